@@ -1,0 +1,14 @@
+"""Tasks register by name; importing this package registers the built-in ones."""
+
+from ctxlab.tasks import niah  # noqa: F401
+from ctxlab.tasks.base import (
+    TASKS,
+    Example,
+    Task,
+    TaskConfig,
+    get_task_class,
+    read_jsonl,
+    write_jsonl,
+)
+
+__all__ = ["TASKS", "Example", "Task", "TaskConfig", "get_task_class", "read_jsonl", "write_jsonl"]

@@ -1,0 +1,139 @@
+"""What a task is: data plus a prompt plus a scoring rule, registered by name.
+
+Tasks hold no model code. A task generates or loads `Example`s, renders one as chat messages
+(with an optional assistant-turn prefix), gives its training target, and scores a prediction.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ctxlab.errors import CtxlabError
+
+
+@dataclass
+class Example:
+    """One JSON line. `input` is the full user-turn text; `answers` the accepted strings."""
+
+    id: str
+    task: str
+    input: str
+    answers: list[str]
+    answer_prefix: str = ""
+    target: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        record = {k: v for k, v in asdict(self).items() if v is not None}
+        return json.dumps(record, ensure_ascii=False)
+
+
+class TaskConfig(BaseModel):
+    """Settings every task shares; each task subclasses it with its own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "niah"
+    data: str | None = None
+    num_samples: int = 20
+    seed: int = 0
+    pred_cleaning: str = "ruler"
+
+
+class Task:
+    """Base class: subclasses set the class attributes and implement `generate` and `score`."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[TaskConfig]] = TaskConfig
+    metrics: ClassVar[tuple[str, ...]]
+    breakdown_keys: ClassVar[tuple[str, ...]] = ()
+    max_new_tokens: ClassVar[int] = 128
+    stop: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: TaskConfig):
+        self.config = config
+
+    def generate(self, tokenizer=None, max_length: int | None = None) -> list[Example]:
+        raise NotImplementedError
+
+    def prompt(self, example: Example) -> tuple[list[dict], str]:
+        """Chat messages and the assistant-turn prefix the model continues from."""
+        return [{"role": "user", "content": example.input}], example.answer_prefix
+
+    def target(self, example: Example) -> str:
+        """What training teaches the model to write after the prompt."""
+        return example.target if example.target is not None else ", ".join(example.answers)
+
+    def clean_prediction(self, text: str) -> str:
+        from ctxlab.cleaning import PRED_CLEANERS
+
+        return PRED_CLEANERS[self.config.pred_cleaning](text)
+
+    def score(self, prediction: str, example: Example) -> dict[str, float]:
+        raise NotImplementedError
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register(cls: type[Task]) -> type[Task]:
+    TASKS[cls.name] = cls
+    return cls
+
+
+def get_task_class(name: str) -> type[Task]:
+    import ctxlab.tasks  # noqa: F401  (registers the built-in tasks)
+
+    if name not in TASKS:
+        raise CtxlabError(f"unknown task {name!r}: choose one of {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def write_jsonl(path: str | Path, examples: Iterable[Example]) -> Path:
+    """Write atomically: a crash leaves no half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for example in examples:
+            f.write(example.to_json() + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_jsonl(path: str | Path) -> list[Example]:
+    """Read an examples file; a corrupt or incomplete line names the file, line and fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise CtxlabError(f"data file {path} does not exist: pass a .jsonl file from `ctxlab data`")
+    opener = gzip.open if path.suffix == ".gz" else open
+    examples = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise CtxlabError(
+                    f"{path}:{number} is not valid JSON ({err.msg}): fix or delete "
+                    "that line, or regenerate the file with `ctxlab data`"
+                ) from None
+            missing = [k for k in ("id", "task", "input", "answers") if k not in record]
+            if not isinstance(record, dict) or missing:
+                raise CtxlabError(
+                    f"{path}:{number} lacks the fields {missing}: each line needs "
+                    "id, task, input and answers (see `ctxlab data`)"
+                )
+            known = {k: record[k] for k in Example.__dataclass_fields__ if k in record}
+            examples.append(Example(**known))
+    if not examples:
+        raise CtxlabError(f"data file {path} holds no examples")
+    return examples

@@ -1,0 +1,87 @@
+"""Run directories: `RUNS/NAME/YYYYmmdd_HHMMSS/` plus a `RUNS/NAME/latest` link.
+
+A run is written under a hidden temporary name and renamed into place only when it finishes,
+so a crash or a bad input leaves no half-written run, and a run never overwrites another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write text to a temporary sibling, then rename it over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    return write_atomic(path, lines)
+
+
+class RunDir:
+    """A run being written. Use as a context manager: finished on success, removed on error."""
+
+    def __init__(self, runs_dir: str | Path, name: str):
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"run name {name!r} must be a plain directory name")
+        self.base = Path(runs_dir) / name
+        self.stamp = time.strftime("%Y%m%d_%H%M%S")
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.path = self.base / f".incomplete-{self.stamp}-{os.getpid()}"
+        self.path.mkdir()
+        self.logger = logging.getLogger(f"ctxlab.run.{id(self)}")
+        self.logger.setLevel(logging.INFO)
+        self._handler = logging.FileHandler(self.path / "run.log", encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.logger.addHandler(self._handler)
+
+    def log(self, message: str) -> None:
+        self.logger.info(message)
+
+    def finish(self) -> Path:
+        """Rename into `RUNS/NAME/<stamp>` (suffixed if taken) and point `latest` at it."""
+        self._close_log()
+        final, k = self.base / self.stamp, 1
+        while final.exists():
+            final, k = self.base / f"{self.stamp}_{k}", k + 1
+        os.replace(self.path, final)
+        link_tmp = self.base / f".latest-{os.getpid()}"
+        if link_tmp.is_symlink() or link_tmp.exists():
+            link_tmp.unlink()
+        link_tmp.symlink_to(final.name)
+        os.replace(link_tmp, self.base / "latest")
+        self.path = final
+        return final
+
+    def abort(self) -> None:
+        self._close_log()
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self.base.is_dir() and not any(self.base.iterdir()):
+            self.base.rmdir()
+
+    def _close_log(self) -> None:
+        self.logger.removeHandler(self._handler)
+        self._handler.close()
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
