@@ -11,12 +11,12 @@ single-query attention through a grouped-query matmul (prefill still uses SDPA);
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from transformers import AttentionInterface, StaticCache
+from transformers import AttentionInterface, DynamicCache, StaticCache
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
@@ -100,41 +100,53 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
 
 
 @torch.inference_mode()
+def _prefill(model, prompts: list[list[int]], budget: int) -> tuple[StaticCache, torch.Tensor]:
+    """Read each prompt alone (no padding, so SDPA takes its causal fast path: a padding mask
+    made batched prefill ~35% slower per token here), then place the rows' keys and values
+    right-aligned in one static cache for batched decoding. Returns the cache and the logits
+    of each prompt's last position."""
+    longest = max(len(p) for p in prompts)
+    rows, logits = [], []
+    for ids in prompts:
+        cache = DynamicCache(config=model.config)
+        out = model(
+            input_ids=torch.tensor([ids], device=model.device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        rows.append([(layer.keys, layer.values) for layer in cache.layers])
+        logits.append(out.logits[:, -1])
+    static = StaticCache(config=model.config, max_cache_len=longest + budget)
+    positions = torch.arange(longest, device=model.device)
+    for layer_idx in range(len(rows[0])):
+        keys, values = [], []
+        for row, ids in zip(rows, prompts):
+            k, v = row[layer_idx]
+            pad = longest - len(ids)
+            keys.append(torch.nn.functional.pad(k, (0, 0, pad, 0)))
+            values.append(torch.nn.functional.pad(v, (0, 0, pad, 0)))
+        static.update(torch.cat(keys), torch.cat(values), layer_idx, {"cache_position": positions})
+    return static, torch.cat(logits)
+
+
+@torch.inference_mode()
 def _generate_batch(
-    model,
-    tokenizer,
-    prompts: list[list[int]],
-    requests: list[GenerationRequest],
-    eos: set[int],
-    on_step: Callable[[], None] | None = None,
+    model, tokenizer, prompts: list[list[int]], requests: list[GenerationRequest], eos: set[int]
 ) -> list[Generation]:
     device = model.device
     longest = max(len(p) for p in prompts)
     budget = max(r.max_new_tokens for r in requests)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(prompts), longest), pad, dtype=torch.long)
-    attention = torch.zeros((len(prompts), longest + budget), dtype=torch.long)
+    attention = torch.zeros((len(prompts), longest + budget), dtype=torch.long, device=device)
     for row, ids in enumerate(prompts):
-        input_ids[row, longest - len(ids) :] = torch.tensor(ids)
         attention[row, longest - len(ids) : longest] = 1
-    input_ids, attention = input_ids.to(device), attention.to(device)
-    cache = StaticCache(config=model.config, max_cache_len=longest + budget)
-    positions = (attention[:, :longest].cumsum(-1) - 1).clamp(min=0)
-    out = model(
-        input_ids=input_ids,
-        attention_mask=attention[:, :longest],
-        position_ids=positions,
-        past_key_values=cache,
-        use_cache=True,
-        logits_to_keep=1,
-        cache_position=torch.arange(longest, device=device),
-    )
+    cache, logits = _prefill(model, prompts, budget)
+    next_positions = torch.tensor([[len(p)] for p in prompts], device=device)
     new_tokens: list[list[int]] = [[] for _ in prompts]
     done = [False] * len(prompts)
     stopped_by = ["length"] * len(prompts)
-    next_positions = positions[:, -1:] + 1
     for step in range(budget):
-        next_ids = out.logits[:, -1].argmax(-1)
+        next_ids = logits.argmax(-1)
         for row, tid in enumerate(next_ids.tolist()):
             if done[row]:
                 continue
@@ -149,19 +161,17 @@ def _generate_batch(
                     done[row], stopped_by[row] = True, "stop"
             if len(new_tokens[row]) >= req.max_new_tokens:
                 done[row] = True
-        if on_step:
-            on_step()
         if all(done) or step == budget - 1:
             break
         attention[:, longest + step] = 1
-        out = model(
+        logits = model(
             input_ids=next_ids[:, None],
             attention_mask=attention[:, : longest + step + 1],
             position_ids=next_positions,
             past_key_values=cache,
             use_cache=True,
             cache_position=torch.tensor([longest + step], device=device),
-        )
+        ).logits[:, -1]
         next_positions = next_positions + 1
     results = []
     for row, req in enumerate(requests):
