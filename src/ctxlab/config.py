@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, SerializeAsAny, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from ctxlab.errors import CtxlabError
 from ctxlab.models import DEFAULT_MODEL
@@ -32,8 +32,8 @@ class ModelConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    batch_size: int = 8
-    max_new_tokens: int | None = None
+    batch_size: int = Field(8, ge=1)
+    max_new_tokens: int | None = Field(None, ge=1)
     print_outputs: bool = False
     progress: bool = True
 
@@ -41,6 +41,13 @@ class EvalConfig(_Strict):
 class RunConfig(_Strict):
     name: str = "eval"
     runs_dir: str = "runs"
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or "/" in value or "\\" in value or value.startswith("."):
+            raise ValueError("a run name must be a plain directory name (no '/', not hidden)")
+        return value
 
 
 class Config(_Strict):

@@ -33,18 +33,24 @@ def make_task(config: Config) -> Task:
     return get_task_class(config.task.name)(config.task)
 
 
-def load_examples(config: Config, task: Task, loaded: LoadedModel) -> list[Example]:
-    """Examples from `task.data`, or generated with the evaluated model's tokenizer."""
-    if config.task.data:
-        examples = read_jsonl(config.task.data)
-        other = sorted({e.task for e in examples if e.task != task.name})
-        if other:
-            raise CtxlabError(
-                f"{config.task.data} holds {other[0]!r} examples but the task is "
-                f"{task.name!r}: pass --task {other[0]}"
-            )
-        return examples
-    return task.generate(loaded.tokenizer, loaded.max_length)
+def read_task_data(path: str, task: Task) -> list[Example]:
+    """Examples from a jsonl file, checked to belong to the task being evaluated."""
+    examples = read_jsonl(path)
+    other = sorted({e.task for e in examples if e.task != task.name})
+    if other:
+        raise CtxlabError(
+            f"{path} holds {other[0]!r} examples but the task is {task.name!r}: "
+            f"pass --task {other[0]}"
+        )
+    return examples
+
+
+def _budget(config: Config, task: Task) -> int:
+    return (
+        config.eval.max_new_tokens
+        if config.eval.max_new_tokens is not None
+        else (task.max_new_tokens)
+    )
 
 
 def _check_window(examples: list[Example], task: Task, loaded: LoadedModel, budget: int) -> None:
@@ -102,7 +108,7 @@ def run_eval(
     run: RunDir | None = None,
 ) -> EvalResult:
     """Generate, score and aggregate; writes the run files into `run` when given."""
-    budget = config.eval.max_new_tokens or task.max_new_tokens
+    budget = _budget(config, task)
     requests = []
     for example in examples:
         messages, prefix = task.prompt(example)
@@ -172,6 +178,8 @@ def evaluate_config(config: Config, loaded: LoadedModel | None = None) -> EvalRe
     from ctxlab.report import build_report
 
     task = make_task(config)
+    # A bad data file fails before a slow model load.
+    examples = read_task_data(config.task.data, task) if config.task.data else None
     if loaded is None:
         loaded = load_model(
             config.model.name,
@@ -179,8 +187,9 @@ def evaluate_config(config: Config, loaded: LoadedModel | None = None) -> EvalRe
             config.model.device,
             config.model.trust_remote_code,
         )
-    examples = load_examples(config, task, loaded)
-    _check_window(examples, task, loaded, config.eval.max_new_tokens or task.max_new_tokens)
+    if examples is None:
+        examples = task.generate(loaded.tokenizer, loaded.max_length)
+    _check_window(examples, task, loaded, _budget(config, task))
     with RunDir(config.run.runs_dir, config.run.name) as run:
         (run.path / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
         run.log(f"model {loaded.name} loaded in {loaded.load_s:.1f} s ({loaded.dtype})")

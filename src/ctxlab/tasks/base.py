@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ctxlab.errors import CtxlabError
 
@@ -42,7 +42,7 @@ class TaskConfig(BaseModel):
 
     name: str = "niah"
     data: str | None = None
-    num_samples: int = 20
+    num_samples: int = Field(20, ge=1)
     seed: int = 0
     pred_cleaning: str = "ruler"
 
@@ -126,11 +126,20 @@ def read_jsonl(path: str | Path) -> list[Example]:
                     f"{path}:{number} is not valid JSON ({err.msg}): fix or delete "
                     "that line, or regenerate the file with `ctxlab data`"
                 ) from None
-            missing = [k for k in ("id", "task", "input", "answers") if k not in record]
-            if not isinstance(record, dict) or missing:
+            missing = (
+                [k for k in ("id", "task", "input", "answers") if k not in record]
+                if isinstance(record, dict)
+                else ["id", "task", "input", "answers"]
+            )
+            if missing:
                 raise CtxlabError(
                     f"{path}:{number} lacks the fields {missing}: each line needs "
                     "id, task, input and answers (see `ctxlab data`)"
+                )
+            answers = record["answers"]
+            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+                raise CtxlabError(
+                    f"{path}:{number}: 'answers' must be a list of strings, got {answers!r}"
                 )
             known = {k: record[k] for k in Example.__dataclass_fields__ if k in record}
             examples.append(Example(**known))
