@@ -22,8 +22,8 @@ from pydantic import field_validator
 from ctxlab.cleaning import DATA_CLEANERS
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import string_match_all
-from ctxlab.prompts import count_prompt_tokens
 from ctxlab.tasks.base import Example, Task, TaskConfig, register
+from ctxlab.tasks.filling import Counter, Units
 from ctxlab.tasks.prose import prose_sentences
 
 NeedleType = Literal["words", "numbers", "uuids"]
@@ -154,7 +154,7 @@ class NiahTask(Task):
                     f"context length {too_long[0]} exceeds the model's window of "
                     f"{max_length} tokens: use lengths up to {max_length}"
                 )
-        counter = _Counter(tokenizer, cfg.length_unit)
+        counter = Counter(tokenizer, cfg.length_unit)
         return [
             self._example(variant, length, i, counter)
             for variant in cfg.variants
@@ -170,7 +170,7 @@ class NiahTask(Task):
             return depths[0]
         return rng.choice(depths)
 
-    def _example(self, variant: str, length: int, i: int, counter: _Counter) -> Example:
+    def _example(self, variant: str, length: int, i: int, counter: Counter) -> Example:
         cfg = self.config
         haystack, type_k, type_v, num_k, num_v, num_q = VARIANTS[variant]
         haystack, type_k = cfg.haystack or haystack, cfg.needle_type_k or type_k
@@ -208,12 +208,12 @@ class NiahTask(Task):
             type_word = type_v[:-1]
 
         if haystack == "essay":
-            units, sep = _Units(self._essay_sentences), " "
+            units, sep = Units(self._essay_sentences), " "
         elif haystack == "noise":
-            units, sep = _Units(draw=lambda: NOISE), "\n"
+            units, sep = Units(draw=lambda: NOISE), "\n"
         else:
             taken = set(keys)
-            units, sep = _Units(draw=lambda: self._distractor(type_k, type_v, taken, rng)), "\n"
+            units, sep = Units(draw=lambda: self._distractor(type_k, type_v, taken, rng)), "\n"
 
         def render(n: int) -> tuple[str, str]:
             context = _insert(units.take(n), needles, needle_depths, sep)
@@ -262,82 +262,3 @@ def _insert(units: list[str], needles: list[str], depths: dict[str, int], sep: s
         start = max(start, cut)
     parts.extend(units[start:])
     return sep.join(parts)
-
-
-class _Units:
-    """Haystack units (sentences or lines) drawn on demand: a fixed list, one sentence repeated,
-    or distractor needles from the example's RNG."""
-
-    def __init__(self, fixed: list[str] | None = None, draw=None, limit: int = 10**9):
-        self.items = list(fixed or [])
-        self.draw = draw
-        self.limit = len(self.items) if draw is None else limit
-
-    def take(self, n: int) -> list[str]:
-        while len(self.items) < n and self.draw is not None:
-            self.items.append(self.draw())
-        return self.items[:n]
-
-
-class _Counter:
-    """Measures prompt size (tokens with the model's chat template, or characters) and finds the
-    largest haystack that fits: the prompt plus the generation budget within the length."""
-
-    def __init__(self, tokenizer, unit: str):
-        self.tokenizer, self.unit = tokenizer, unit
-        self._unit_cost: dict[str, int] = {}
-
-    def size(self, text: str, prefix: str) -> int:
-        if self.unit == "chars":
-            return len(text)
-        return count_prompt_tokens(self.tokenizer, [{"role": "user", "content": text}], prefix)
-
-    def _costs(self, units: _Units, sep: str, n: int) -> list[int]:
-        chunk = units.take(n)
-        if self.unit == "chars":
-            return [len(sep) + len(u) for u in chunk]
-        new = [u for u in dict.fromkeys(chunk) if u not in self._unit_cost]
-        if new:
-            ids = self.tokenizer([sep + u for u in new], add_special_tokens=False)["input_ids"]
-            self._unit_cost.update({u: len(t) for u, t in zip(new, ids)})
-        return [self._unit_cost[u] for u in chunk]
-
-    def fit(
-        self, render, units: _Units, sep: str, length: int, to_generate: int
-    ) -> tuple[int, int]:
-        budget = length - (to_generate if self.unit == "tokens" else 0)
-        base = self.size(*render(0))
-        if base > budget:
-            raise CtxlabError(
-                f"length {length} is too small for the prompt and needles "
-                f"({base} {self.unit} before any haystack): use a larger length"
-            )
-        # Estimate from per-unit costs, then correct with exact measurements.
-        n, used, step = 0, base, 256
-        available = units.limit
-        while n < available:
-            costs = self._costs(units, sep, min(n + step, available))[n:]
-            for cost in costs:
-                if used + cost > budget:
-                    break
-                used += cost
-                n += 1
-            else:
-                continue
-            break
-        size = self.size(*render(n))
-        while size > budget and n > 0:
-            n = max(0, n - max(1, (size - budget) // 8))
-            size = self.size(*render(n))
-        while n < available:
-            grown = self.size(*render(n + 1))
-            if grown > budget or size >= 0.9 * budget + 0.05 * budget:
-                break
-            n, size = n + 1, grown
-        total = size + (to_generate if self.unit == "tokens" else 0)
-        if n >= available and total < 0.9 * length:
-            raise CtxlabError(
-                f"the haystack text is too short to fill {length} {self.unit}: "
-                "pass a longer --haystack-file or a smaller length"
-            )
-        return n, total

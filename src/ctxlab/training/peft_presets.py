@@ -63,7 +63,7 @@ class PeftPreset:
         )
 
     def bnb_config(self):
-        """4-bit NF4 with double quantization and bf16 compute, as QLoRA does (None if not qlora)."""
+        """4-bit NF4, double quantization, bf16 compute, as in QLoRA (None if not qlora)."""
         if not self.quantized:
             return None
         from transformers import BitsAndBytesConfig
