@@ -187,7 +187,9 @@ def test_resume_reaches_the_uninterrupted_loss(niah, reference, tmp_path):
     assert not (out / "checkpoint-3").exists() and (out / "checkpoint-2").is_dir()
     with pytest.raises(CtxlabError, match="--resume"):
         train(cfg, "smollm2-135m", train_ex, None, task, out)
-    resumed = train(cfg.model_copy(update={"resume": True}), "smollm2-135m", train_ex, None, task, out)
+    resumed = train(
+        cfg.model_copy(update={"resume": True}), "smollm2-135m", train_ex, None, task, out
+    )
     assert resumed.summary["resumed_from"] == "checkpoint-2" and resumed.summary["steps"] == 5
     losses, expected = _losses(out), _losses(reference.out_dir)
     assert sorted(losses) == [1, 2, 3, 4, 5]  # steps 3 and later were logged once, not twice
@@ -221,7 +223,9 @@ def test_early_stopping_stops_a_stalled_run(niah, tmp_path):
 def test_early_stopping_needs_validation_data(niah, tmp_path):
     task, train_ex, _ = niah
     with pytest.raises(CtxlabError, match="--val-data"):
-        train(TrainConfig(early_stopping_patience=2), "smollm2-135m", train_ex, None, task, tmp_path)
+        train(
+            TrainConfig(early_stopping_patience=2), "smollm2-135m", train_ex, None, task, tmp_path
+        )
 
 
 def test_export_merge_matches_base_plus_adapter(reference, niah, tmp_path):
@@ -239,7 +243,9 @@ def test_export_merge_matches_base_plus_adapter(reference, niah, tmp_path):
     base = load_model("smollm2-135m", dtype="float32", device="cpu")
     adapted = PeftModel.from_pretrained(base.model, str(reference.final_dir)).eval()
     requests = [GenerationRequest(*task.prompt(e), max_new_tokens=12) for e in train_ex[:2]]
-    ids = torch.tensor([build_record(merged.tokenizer, task, train_ex[0], "sft", 2048)["input_ids"]])
+    ids = torch.tensor(
+        [build_record(merged.tokenizer, task, train_ex[0], "sft", 2048)["input_ids"]]
+    )
     with torch.no_grad():
         diff = (merged.model(ids).logits - adapted(input_ids=ids).logits).abs().max().item()
     assert diff < 1e-3

@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--name", help="run name (default eval)")
     _add_config(ev)
 
+    run = sub.add_parser("run", help="the whole loop: data, baseline, train, tuned, report")
+    run.add_argument("experiment", help="an experiment preset (e.g. niah-quick) or YAML file")
+    run.add_argument("--runs-dir", help="where runs go (default runs/)")
+    run.add_argument("--name", help="run name (default: the preset's name)")
+    run.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    _add_config(run)
+
     rep = sub.add_parser("report", help="rebuild report.md and plots of a run directory")
     rep.add_argument("run_dir")
 
@@ -161,10 +168,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from ctxlab.experiment import load_experiment, run_experiment
+
+    sets = list(args.sets)
+    for flag, key in (
+        ("runs_dir", "run.runs_dir"),
+        ("name", "run.name"),
+        ("progress", "eval.progress"),
+    ):
+        if getattr(args, flag) is not None:
+            sets.append(f"{key}={getattr(args, flag)}")
+    comparison = run_experiment(load_experiment(args.experiment, sets))
+    metric = comparison["metric"]
+    print(
+        f"{metric}: baseline {comparison['baseline']['metrics'][metric]:.1f} -> tuned "
+        f"{comparison['tuned']['metrics'][metric]:.1f} ({comparison['delta'][metric]:+.1f})"
+    )
+    print(f"run directory: {comparison['run_dir']}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    from ctxlab.comparison import build_comparison_report
     from ctxlab.report import build_report
 
-    print(f"report: {build_report(Path(args.run_dir))}")
+    run_dir = Path(args.run_dir)
+    if (run_dir / "comparison.json").is_file():
+        print(f"report: {build_comparison_report(run_dir)}")
+    else:
+        print(f"report: {build_report(run_dir)}")
     return 0
 
 
@@ -299,7 +332,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         if other:
             raise CtxlabError(f"{path} holds {other[0]!r} examples, not {task.name!r}: pass --task")
     result = train(
-        config, model, examples, val, task, args.output, trust_remote_code=args.trust_remote_code
+        config,
+        model,
+        examples,
+        val,
+        task,
+        args.output,
+        trust_remote_code=args.trust_remote_code,
+        progress=True,
     )
     s = result.summary
     best = f", best val loss {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else ""
@@ -320,6 +360,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 COMMANDS = {
     "data": cmd_data,
     "eval": cmd_eval,
+    "run": cmd_run,
     "report": cmd_report,
     "models": cmd_models,
     "train": cmd_train,

@@ -72,7 +72,7 @@ def _raise(err: ValidationError, prefix: str = "") -> None:
     raise CtxlabError(f"config key '{key}' {_expected(first)}") from None
 
 
-def validate_config(raw: dict[str, Any]) -> Config:
+def validate_config(raw: dict[str, Any], schema: type[Config] = Config) -> Config:
     """Validate a nested dict; the task section is checked against its own task's fields."""
     if not isinstance(raw, dict):
         raise CtxlabError("a config must be a YAML mapping of sections (task, model, eval, run)")
@@ -83,7 +83,7 @@ def validate_config(raw: dict[str, Any]) -> Config:
     except ValidationError as err:
         _raise(err, "task")
     try:
-        return Config.model_validate({**raw, "task": task})
+        return schema.model_validate({**raw, "task": task})
     except ValidationError as err:
         _raise(err)
     raise AssertionError("unreachable")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,9 +106,11 @@ def run_eval(
     task: Task,
     examples: list[Example],
     loaded: LoadedModel,
-    run: RunDir | None = None,
+    out_dir: Path | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> EvalResult:
-    """Generate, score and aggregate; writes the run files into `run` when given."""
+    """Generate, score and aggregate; writes predictions, results and summary into `out_dir`
+    when given (the eval-run layout, also used by `ctxlab run` for baseline/ and tuned/)."""
     budget = _budget(config, task)
     requests = []
     for example in examples:
@@ -160,17 +163,18 @@ def run_eval(
                 markup=True,
                 highlight=False,
             )
-    if run is not None:
-        write_jsonl(run.path / "predictions.jsonl", records)
-        write_json(run.path / "results.json", results)
-        write_json(run.path / "summary.json", summary)
+    if out_dir is not None:
+        write_jsonl(out_dir / "predictions.jsonl", records)
+        write_json(out_dir / "results.json", results)
+        write_json(out_dir / "summary.json", summary)
+    if log is not None:
         main = task.metrics[0]
-        run.log(
+        log(
             f"{task.name} on {loaded.name}: {len(records)} examples, {main} "
             f"{metrics[main]:.2f}, {eval_s:.1f} s, {prompt_tokens / max(eval_s, 1e-9):.0f} "
             "prompt tok/s"
         )
-    return EvalResult(run.path if run else None, results, records, summary)
+    return EvalResult(out_dir, results, records, summary)
 
 
 def evaluate_config(config: Config, loaded: LoadedModel | None = None) -> EvalResult:
@@ -193,7 +197,7 @@ def evaluate_config(config: Config, loaded: LoadedModel | None = None) -> EvalRe
     with RunDir(config.run.runs_dir, config.run.name) as run:
         (run.path / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
         run.log(f"model {loaded.name} loaded in {loaded.load_s:.1f} s ({loaded.dtype})")
-        result = run_eval(config, task, examples, loaded, run)
+        result = run_eval(config, task, examples, loaded, run.path, run.log)
         build_report(run.path)
     result.run_dir = run.path
     return result

@@ -41,7 +41,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _load_json(path: Path, default: Any) -> Any:
+def load_json(path: Path, default: Any) -> Any:
     """Read optional JSON; a damaged side file should not stop the report."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -100,7 +100,7 @@ def _variants(rows: list[Row]) -> list[str]:
     return sorted({str(r["variant"]) for r in rows if "variant" in r})
 
 
-def _grid(rows: list[Row], metric: str) -> Grid:
+def depth_length_grid(rows: list[Row], metric: str) -> Grid:
     """Aggregate rows into depth × length cells (rows without a depth are left out)."""
     cells: dict[tuple[Any, Any], list[Row]] = {}
     for row in rows:
@@ -129,14 +129,17 @@ def _cell(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def _table(header: list[str], body: list[list[Any]]) -> list[str]:
+def markdown_table(header: list[str], body: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(_fmt(v)) for v in row) + " |" for row in body]
     return lines + [""]
 
 
-def _plot_heatmap(grid: Grid, title: str, path: Path) -> None:
-    """Draw the NIAH-style depth × length heatmap with a fixed 0–100 red→green scale."""
+def plot_heatmap(
+    grid: Grid, title: str, path: Path, diverging: bool = False, label: str = "score"
+) -> None:
+    """Draw the NIAH-style depth × length heatmap with a fixed 0–100 red→green scale, or, for a
+    difference of scores, a -100..100 red-white-green scale."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -148,18 +151,28 @@ def _plot_heatmap(grid: Grid, title: str, path: Path) -> None:
     fig = Figure(figsize=(max(4.5, 0.9 * len(lengths) + 2.5), max(3.0, 0.45 * len(depths) + 1.8)))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    image = ax.imshow(np.ma.masked_invalid(data), cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+    low, cmap = (-100, "RdBu") if diverging else (0, "RdYlGn")
+    image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=low, vmax=100, aspect="auto")
     ax.set_facecolor("0.85")
     for i, j in zip(*np.nonzero(~np.isnan(data)), strict=True):
         value = data[i, j]
-        color = "white" if value < 20 or value > 85 else "black"
-        ax.text(j, i, f"{value:.0f}", ha="center", va="center", color=color, fontsize=9)
+        extreme = abs(value) > 70 if diverging else (value < 20 or value > 85)
+        color = "white" if extreme else "black"
+        ax.text(
+            j,
+            i,
+            f"{value:+.0f}" if diverging else f"{value:.0f}",
+            ha="center",
+            va="center",
+            color=color,
+            fontsize=9,
+        )
     ax.set_xticks(range(len(lengths)), [_short_len(v) for v in lengths])
     ax.set_yticks(range(len(depths)), [str(v) for v in depths])
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("depth")
     ax.set_title(title, fontsize=10)
-    fig.colorbar(image, ax=ax, label="score")
+    fig.colorbar(image, ax=ax, label=label)
     fig.tight_layout()
     _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
 
@@ -209,7 +222,7 @@ def build_report(run_dir: str | Path) -> Path:
     """Write report.md (and heatmap/variant PNGs where the breakdown allows) into run_dir."""
     run_dir = Path(run_dir)
     results = _load_results(run_dir)
-    summary = _load_json(run_dir / "summary.json", {})
+    summary = load_json(run_dir / "summary.json", {})
     summary = summary if isinstance(summary, dict) else {}
     metrics: dict[str, float] = results.get("metrics") or {}
     rows: list[Row] = [r for r in results.get("breakdown") or [] if isinstance(r, dict)]
@@ -227,7 +240,9 @@ def build_report(run_dir: str | Path) -> Path:
     md = [f"# {task} — {model}", ""]
     if "num_evaluated" in results:
         md += [f"Evaluated **{results['num_evaluated']}** examples. Scores are percent.", ""]
-    md += ["## Metrics", ""] + _table(["metric", "score"], [[k, v] for k, v in metrics.items()])
+    md += ["## Metrics", ""] + markdown_table(
+        ["metric", "score"], [[k, v] for k, v in metrics.items()]
+    )
     timing = _timing_line(summary)
     if timing:
         md += [timing, ""]
@@ -240,7 +255,7 @@ def build_report(run_dir: str | Path) -> Path:
         for v in _variants(rows):
             group = [r for r in rows if str(r.get("variant")) == v]
             body.append([v, _mean(group, main)[1]] + [_mean(group, m)[0] for m in metric_names])
-        md += _table(["variant", "n", *metric_names], body)
+        md += markdown_table(["variant", "n", *metric_names], body)
         title = f"{task} — {model}: {main} per variant"
         _plot_variants(rows, main, title, run_dir / "variants.png")
         md += ["![per-variant scores](variants.png)", ""]
@@ -249,13 +264,13 @@ def build_report(run_dir: str | Path) -> Path:
         md += [f"## {main} by depth × length", ""]
         for v in variants:
             group = [r for r in rows if v is None or str(r.get("variant")) == v]
-            depths, lengths, cells = _grid(group, main)
+            depths, lengths, cells = depth_length_grid(group, main)
             if v is not None:
                 md += [f"### {v}", ""]
             body = [[d] + [cells.get((d, n), math.nan) for n in lengths] for d in depths]
-            md += _table(["depth \\ length", *[str(n) for n in lengths]], body)
-        _plot_heatmap(
-            _grid(rows, main),
+            md += markdown_table(["depth \\ length", *[str(n) for n in lengths]], body)
+        plot_heatmap(
+            depth_length_grid(rows, main),
             f"{task} — {model}: {main} (mean over variants)",
             run_dir / "heatmap.png",
         )
@@ -264,11 +279,13 @@ def build_report(run_dir: str | Path) -> Path:
             for v in variants:
                 name = f"heatmap_{_slug(str(v))}.png"
                 group = [r for r in rows if str(r.get("variant")) == v]
-                _plot_heatmap(_grid(group, main), f"{task} — {model}: {main}, {v}", run_dir / name)
+                plot_heatmap(
+                    depth_length_grid(group, main), f"{task} — {model}: {main}, {v}", run_dir / name
+                )
                 md += [f"![{v}]({name})", ""]
     if rows and not (has_variant and has_grid):
         keys = list(dict.fromkeys(k for r in rows for k in r))
-        md += ["## Breakdown", ""] + _table(keys, [[r.get(k) for k in keys] for r in rows])
+        md += ["## Breakdown", ""] + markdown_table(keys, [[r.get(k) for k in keys] for r in rows])
 
     examples = _load_examples(run_dir, results)
     if examples:
@@ -282,7 +299,7 @@ def build_report(run_dir: str | Path) -> Path:
             body.append(
                 [ex.get("id"), json.dumps(ex.get("answers"), ensure_ascii=False), pred, score]
             )
-        md += _table(["id", "answers", "prediction", main], body)
+        md += markdown_table(["id", "answers", "prediction", main], body)
 
     config = run_dir / "config.yaml"
     if config.is_file():

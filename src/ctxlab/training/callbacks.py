@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -25,8 +26,9 @@ class MetricsCallback(TrainerCallback):
     On resume, lines past the checkpoint's step are dropped: those steps are trained again.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, progress: bool = False):
         self.path = Path(path)
+        self.progress = progress
         self.step_seconds = 0.0
         self.total_step_seconds = 0.0
         self._t0: float | None = None
@@ -53,6 +55,8 @@ class MetricsCallback(TrainerCallback):
         self._t0 = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_log = True  # so the final loss is always a line of its own
         if self._t0 is not None:
             elapsed = time.perf_counter() - self._t0
             self.step_seconds += elapsed
@@ -87,11 +91,26 @@ class MetricsCallback(TrainerCallback):
             }
             self._file.write(json.dumps(clean) + "\n")
             self._file.flush()
+            if self.progress:
+                print(_progress_line(line, state), file=sys.stderr, flush=True)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _progress_line(line: dict, state: TrainerState) -> str:
+    """A short human line for the console; the full record is in metrics.jsonl."""
+    head = f"step {line['step']}/{state.max_steps}"
+    if "loss" in line:
+        rate = f", {line['tokens_per_s']:.0f} tok/s" if line.get("tokens_per_s") else ""
+        return f"{head}: loss {line['loss']:.4f}, lr {line.get('learning_rate', 0):.2e}{rate}"
+    if "eval_loss" in line:
+        return f"{head}: eval_loss {line['eval_loss']:.4f}"
+    if "train_runtime" in line:
+        return f"{head}: done in {line['train_runtime']:.1f} s"
+    return f"{head}: {line}"
 
 
 class StopAtStep(TrainerCallback):

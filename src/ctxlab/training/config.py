@@ -76,6 +76,13 @@ class TrainConfig(BaseModel):
         from transformers import TrainingArguments
 
         steps = {"eval_strategy": "steps", "eval_steps": self.eval_steps} if has_eval else {}
+        if self.gradient_checkpointing:  # the option's name changed in transformers 5
+            name = (
+                "activation_checkpointing"
+                if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+                else "gradient_checkpointing"
+            )
+            steps.update({name: True, f"{name}_kwargs": {"use_reentrant": False}})
         return TrainingArguments(
             output_dir=str(out_dir),
             per_device_train_batch_size=self.batch_size,
@@ -87,8 +94,6 @@ class TrainConfig(BaseModel):
             weight_decay=self.weight_decay,
             lr_scheduler_type=SCHEDULERS[self.scheduler],
             warmup_steps=self.warmup_ratio,
-            gradient_checkpointing=self.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
             logging_strategy="steps",
             logging_steps=self.logging_steps,
             save_strategy="steps",

@@ -38,6 +38,30 @@ def read_train_info(weights: Path) -> dict:
     return {}
 
 
+def merged_model(weights: Path):
+    """(model, tokenizer) of trained weights in fp32: base + adapter merged, or a full model."""
+    from transformers import AutoTokenizer
+
+    from ctxlab.models import load_model
+
+    if (weights / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base = read_train_info(weights).get("base_model") or json.loads(
+            (weights / "adapter_config.json").read_text(encoding="utf-8")
+        ).get("base_model_name_or_path")
+        if not base:
+            raise CtxlabError(f"{weights}: cannot tell which base model the adapter fits")
+        loaded = load_model(base, dtype="float32", device="cpu")
+        model = PeftModel.from_pretrained(loaded.model, str(weights)).merge_and_unload()
+    else:
+        model = load_model(str(weights), dtype="float32", device="cpu").model
+    tokenizer = AutoTokenizer.from_pretrained(weights)
+    tokenizer.padding_side = "left"  # what generation wants
+    model.config.use_cache = True
+    return model, tokenizer
+
+
 def export(
     run_or_train_dir: str | Path,
     out_dir: str | Path,
@@ -49,7 +73,7 @@ def export(
     `merge=False`, a copy of the adapter directory. A full fine-tune is re-saved as it is."""
     import torch
 
-    from ctxlab.models import load_model, resolve_dtype
+    from ctxlab.models import resolve_dtype
 
     if which not in ("final", "best"):
         raise CtxlabError(f"which={which!r}: export final or best")
@@ -66,23 +90,7 @@ def export(
         if is_adapter and not merge:
             shutil.copytree(weights, tmp)
         else:
-            if is_adapter:
-                from peft import PeftModel
-
-                base = info.get("base_model") or json.loads(
-                    (weights / "adapter_config.json").read_text(encoding="utf-8")
-                ).get("base_model_name_or_path")
-                if not base:
-                    raise CtxlabError(f"{weights}: cannot tell which base model the adapter fits")
-                loaded = load_model(base, dtype="float32", device="cpu")
-                model = PeftModel.from_pretrained(loaded.model, str(weights)).merge_and_unload()
-            else:
-                model = load_model(str(weights), dtype="float32", device="cpu").model
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(weights)
-            tokenizer.padding_side = "left"  # what generation wants
-            model.config.use_cache = True
+            model, tokenizer = merged_model(weights)
             model = model.to(resolve_dtype(dtype, "cpu") if dtype != "auto" else torch.float32)
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, set_seed
+from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlab.errors import CtxlabError
@@ -230,12 +231,14 @@ def train(
     *,
     callbacks: list[TrainerCallback] | tuple = (),
     trust_remote_code: bool = False,
+    progress: bool = False,
 ) -> TrainResult:
     """Fine-tune `model_spec` on `task`'s examples; writes the training directory `out_dir`.
 
     Inputs are checked before anything is loaded (a QLoRA preset without CUDA, a non-empty
     `out_dir` without `resume`, ...). `config.resume` continues from the last checkpoint in
     `out_dir`; `config.init_from` starts from an earlier run's `final/` with new data/settings.
+    `progress` prints one short line per log to stderr (the full record is metrics.jsonl).
     """
     preset = parse_preset(config.peft)
     cuda = torch.cuda.is_available()
@@ -251,6 +254,9 @@ def train(
     resume_from = get_last_checkpoint(str(out_dir)) if config.resume else None
     has_eval = bool(val_examples)
     args = config.to_training_arguments(out_dir, has_eval, cuda)  # sets up the processes
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()  # every process checked `out_dir` before rank 0 writes
 
     set_seed(config.seed)
     model, tokenizer = load_for_training(
@@ -262,7 +268,7 @@ def train(
         if has_eval
         else None
     )
-    metrics = MetricsCallback(out_dir / "metrics.jsonl")
+    metrics = MetricsCallback(out_dir / "metrics.jsonl", progress=progress)
     early = (
         EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_min_delta)
         if config.early_stopping_patience and has_eval
@@ -278,6 +284,7 @@ def train(
         callbacks=[metrics, *([early] if early else []), *callbacks],
         final_dir=out_dir / "final",
     )
+    trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; MetricsCallback prints
     for callback in trainer.callback_handler.callbacks:
         if type(callback).__name__ == "TensorBoardCallback":
             callback.logging_dir = str(out_dir / "tensorboard")
