@@ -21,8 +21,13 @@ class Units:
         self.limit = len(self.items) if draw is None else limit
 
     def take(self, n: int) -> list[str]:
+        """The first n units (fewer once a draw returns None: the source is used up)."""
         while len(self.items) < n and self.draw is not None:
-            self.items.append(self.draw())
+            item = self.draw()
+            if item is None:
+                self.draw, self.limit = None, len(self.items)
+                break
+            self.items.append(item)
         return self.items[:n]
 
 
@@ -58,10 +63,11 @@ class Counter:
                 f"({base} {self.unit} before any haystack): use a larger length"
             )
         # Estimate from per-unit costs, then correct with exact measurements.
-        n, used, step = 0, base, 256
+        n, used, step = 0, base, 16
         available = units.limit
         while n < available:
             costs = self._costs(units, sep, min(n + step, available))[n:]
+            available, step = units.limit, min(2 * step, 1024)
             for cost in costs:
                 if used + cost > budget:
                     break
