@@ -7,8 +7,51 @@ RULER instead re-tokenizes the whole haystack for every attempt, which is minute
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import field_validator
+
 from ctxlab.errors import CtxlabError
 from ctxlab.prompts import count_prompt_tokens
+from ctxlab.tasks.base import TaskConfig
+
+
+class LengthSweepConfig(TaskConfig):
+    """Settings of tasks that fill prompts to context lengths at needle/gold depths."""
+
+    lengths: list[int] = [1024]
+    depths: list[int] = [0, 25, 50, 75, 100]
+    length_unit: Literal["tokens", "chars"] = "tokens"
+
+    @field_validator("lengths", "depths", mode="before")
+    @classmethod
+    def _split_commas(cls, value):
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return [value] if isinstance(value, int) else value
+
+    @field_validator("depths")
+    @classmethod
+    def _depth_range(cls, value: list[int]) -> list[int]:
+        if not value or any(d < 0 or d > 100 for d in value):
+            raise ValueError("depths are percentages between 0 and 100")
+        return value
+
+    def counter(self, tokenizer, max_length: int | None) -> Counter:
+        """A size counter, after checking the lengths can be measured and fit the model."""
+        if self.length_unit == "tokens":
+            if tokenizer is None:
+                raise CtxlabError(
+                    "token lengths need the evaluated model's tokenizer: pass "
+                    "--model, or use --length-unit chars"
+                )
+            too_long = [n for n in self.lengths if max_length and n > max_length]
+            if too_long:
+                raise CtxlabError(
+                    f"context length {too_long[0]} exceeds the model's window of "
+                    f"{max_length} tokens: use lengths up to {max_length}"
+                )
+        return Counter(tokenizer, self.length_unit)
 
 
 class Units:

@@ -22,8 +22,8 @@ from pydantic import field_validator
 from ctxlab.cleaning import DATA_CLEANERS
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import string_match_all
-from ctxlab.tasks.base import Example, Task, TaskConfig, register
-from ctxlab.tasks.filling import Counter, Units
+from ctxlab.tasks.base import Example, Task, register
+from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units
 from ctxlab.tasks.prose import prose_sentences
 
 NeedleType = Literal["words", "numbers", "uuids"]
@@ -56,29 +56,24 @@ def _word_list(name: str) -> list[str]:
     return sorted({w.strip() for w in text.splitlines() if w.strip() and " " not in w})
 
 
-class NiahConfig(TaskConfig):
+class NiahConfig(LengthSweepConfig):
     """NIAH settings; `num_samples` is per (variant, length), spread round-robin over depths."""
 
     name: Literal["niah"] = "niah"
     variants: list[str] = ["niah_single_1"]
-    lengths: list[int] = [1024]
-    depths: list[int] = [0, 25, 50, 75, 100]
     depth_distribution: Literal["uniform", "random", "fixed"] = "uniform"
     needle_type_k: NeedleType | None = None
     needle_type_v: NeedleType | None = None
     haystack: HaystackType | None = None
     haystack_file: str | None = None
-    length_unit: Literal["tokens", "chars"] = "tokens"
     tokens_to_generate: int = 128
     data_cleaning: Literal["ruler", "none"] = "ruler"
 
-    @field_validator("variants", "lengths", "depths", mode="before")
+    @field_validator("variants", mode="before")
     @classmethod
-    def _split_commas(cls, value):
+    def _split_variants(cls, value):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
-        if isinstance(value, int):
-            return [value]
         return value
 
     @field_validator("variants")
@@ -91,13 +86,6 @@ class NiahConfig(TaskConfig):
             raise ValueError(
                 f"unknown NIAH variant {unknown[0]!r}; choose from {', '.join(VARIANTS)} or all"
             )
-        return value
-
-    @field_validator("depths")
-    @classmethod
-    def _depth_range(cls, value: list[int]) -> list[int]:
-        if not value or any(d < 0 or d > 100 for d in value):
-            raise ValueError("depths are percentages between 0 and 100")
         return value
 
 
@@ -142,19 +130,7 @@ class NiahTask(Task):
 
     def generate(self, tokenizer=None, max_length: int | None = None) -> list[Example]:
         cfg = self.config
-        if cfg.length_unit == "tokens":
-            if tokenizer is None:
-                raise CtxlabError(
-                    "token lengths need the evaluated model's tokenizer: pass "
-                    "--model, or use --length-unit chars"
-                )
-            too_long = [n for n in cfg.lengths if max_length and n > max_length]
-            if too_long:
-                raise CtxlabError(
-                    f"context length {too_long[0]} exceeds the model's window of "
-                    f"{max_length} tokens: use lengths up to {max_length}"
-                )
-        counter = Counter(tokenizer, cfg.length_unit)
+        counter = cfg.counter(tokenizer, max_length)
         return [
             self._example(variant, length, i, counter)
             for variant in cfg.variants

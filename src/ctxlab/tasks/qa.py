@@ -16,12 +16,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
-
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import string_match_part
-from ctxlab.tasks.base import Example, Task, TaskConfig, register
-from ctxlab.tasks.filling import Counter, Units
+from ctxlab.tasks.base import Example, Task, register
+from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units
 
 # RULER's QA template and answer prefix (scripts/data/synthetic/constants.py).
 TEMPLATE = (
@@ -84,24 +82,14 @@ def load_records(path: str | Path) -> list[dict]:
     return records
 
 
-class QAConfig(TaskConfig):
+class QAConfig(LengthSweepConfig):
     """`source` is the records file; `num_samples` is per length, spread over `depths`."""
 
     name: Literal["qa"] = "qa"
     source: str | None = None
-    lengths: list[int] = [1024]
-    depths: list[int] = [0, 25, 50, 75, 100]
     add_distractors: bool = True
-    length_unit: Literal["tokens", "chars"] = "tokens"
     tokens_to_generate: int = 32
     pred_cleaning: str = "ruler"
-
-    @field_validator("lengths", "depths", mode="before")
-    @classmethod
-    def _split_commas(cls, value):
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return [value] if isinstance(value, int) else value
 
 
 @register
@@ -131,16 +119,7 @@ class QATask(Task):
 
     def generate(self, tokenizer=None, max_length: int | None = None) -> list[Example]:
         cfg = self.config
-        if cfg.length_unit == "tokens":
-            if tokenizer is None:
-                raise CtxlabError("token lengths need the model's tokenizer: pass --model")
-            too_long = [n for n in cfg.lengths if max_length and n > max_length]
-            if too_long:
-                raise CtxlabError(
-                    f"context length {too_long[0]} exceeds the model's window of "
-                    f"{max_length} tokens: use lengths up to {max_length}"
-                )
-        counter = Counter(tokenizer, cfg.length_unit)
+        counter = cfg.counter(tokenizer, max_length)
         if cfg.num_samples > len(self.records):
             raise CtxlabError(
                 f"{cfg.num_samples} samples asked but the source has "
