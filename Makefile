@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	HF_HUB_OFFLINE=1 $(BIN)/ctxlab eval --config niah-sweep
+	HF_HUB_OFFLINE=1 $(BIN)/ctxlab run niah-quick
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest

@@ -112,6 +112,16 @@ def test_qlora_without_cuda_errors_before_loading(niah, tmp_path, monkeypatch):
     assert not any(tmp_path.iterdir())
 
 
+def test_missing_tensorboard_is_a_clear_error(niah, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed")
+    task, train_ex, _ = niah
+    with pytest.raises(CtxlabError, match="pip install tensorboard"):
+        train(TrainConfig(report_to="tensorboard"), "smollm2-135m", train_ex, None, task, tmp_path)
+
+
 # --- records -------------------------------------------------------------------------------
 
 

@@ -41,15 +41,17 @@ class MetricsCallback(TrainerCallback):
         if not state.is_world_process_zero:
             return
         if self.path.is_file() and state.global_step > 0:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            records = [json.loads(x) for x in lines if x.strip()]
             kept = [
-                line
-                for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= state.global_step
+                json.dumps(r)
+                for r in records
+                if r.get("step", 0) <= state.global_step and "train_runtime" not in r
             ]
             self.path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
         elif state.global_step == 0:
             self.path.write_text("", encoding="utf-8")
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed at train end)
+        self._file = open(self.path, "a", encoding="utf-8")  # closed in on_train_end
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._t0 = time.perf_counter()

@@ -113,6 +113,5 @@ class TrainConfig(BaseModel):
             dataloader_num_workers=0,
             remove_unused_columns=False,
             disable_tqdm=True,
-            save_only_model=False,
             **steps,
         )

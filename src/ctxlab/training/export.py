@@ -91,7 +91,7 @@ def export(
             shutil.copytree(weights, tmp)
         else:
             model, tokenizer = merged_model(weights)
-            model = model.to(resolve_dtype(dtype, "cpu") if dtype != "auto" else torch.float32)
+            model = model.to(torch.float32 if dtype == "auto" else resolve_dtype(dtype, "cpu"))
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
         record = {**info, "exported_from": str(weights), "merged": bool(is_adapter and merge)}

@@ -18,11 +18,13 @@ import inspect
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from accelerate import PartialState
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, set_seed
 from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
@@ -130,7 +132,6 @@ def resolve_init(path: str | None) -> tuple[Path | None, dict]:
 
 def _load_quantized(spec: str, preset: PeftPreset, config: TrainConfig, trust_remote_code: bool):
     """The base model in 4-bit NF4 on this process's GPU, prepared for k-bit training."""
-    from accelerate import PartialState
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
@@ -254,8 +255,6 @@ def train(
     resume_from = get_last_checkpoint(str(out_dir)) if config.resume else None
     has_eval = bool(val_examples)
     args = config.to_training_arguments(out_dir, has_eval, cuda)  # sets up the processes
-    from accelerate import PartialState
-
     PartialState().wait_for_everyone()  # every process checked `out_dir` before rank 0 writes
 
     set_seed(config.seed)
@@ -268,6 +267,12 @@ def train(
         if has_eval
         else None
     )
+    if progress and train_ds.num_truncated:
+        print(
+            f"note: {train_ds.num_truncated} training prompts exceed max_seq_length "
+            f"{config.max_seq_length} and lose tokens on their left",
+            file=sys.stderr,
+        )
     metrics = MetricsCallback(out_dir / "metrics.jsonl", progress=progress)
     early = (
         EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_min_delta)
@@ -288,13 +293,17 @@ def train(
     for callback in trainer.callback_handler.callbacks:
         if type(callback).__name__ == "TensorBoardCallback":
             callback.logging_dir = str(out_dir / "tensorboard")
+    base_model, peft_name = model_spec, preset.name
+    if init_dir is not None and (init_dir / "adapter_config.json").is_file():
+        base_model = init_info.get("base_model", model_spec)
+        peft_name = init_info.get("peft", "adapter")
+    elif init_dir is not None:  # a full fine-tune is the new base
+        base_model = str(init_dir)
     if trainer.is_world_process_zero():
         out_dir.mkdir(parents=True, exist_ok=True)
         info = {
-            "base_model": init_info.get("base_model", model_spec)
-            if init_dir and (init_dir / "adapter_config.json").is_file()
-            else (str(init_dir) if init_dir else model_spec),
-            "peft": init_info.get("peft", preset.name) if init_dir else preset.name,
+            "base_model": base_model,
+            "peft": peft_name,
             "method": config.method,
             "task": task.name,
             "init_from": str(init_dir) if init_dir else None,
@@ -328,11 +337,13 @@ def train(
         "padding_share": grouped_padding_share(train_ds, config.batch_size, config.seed),
         "truncated_examples": train_ds.num_truncated,
         "stopped_early": bool(
-            early and early.early_stopping_patience_counter >= early.early_stopping_patience
+            early
+            and early.early_stopping_patience_counter >= early.early_stopping_patience
+            and state.global_step < state.max_steps
         ),
         "resumed_from": Path(resume_from).name if resume_from else None,
         "method": config.method,
-        "peft": preset.name,
+        "peft": peft_name,
         "bf16": args.bf16,
         "trainable_parameters": trainable,
         "num_processes": trainer.accelerator.num_processes,
