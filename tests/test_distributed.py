@@ -1,9 +1,8 @@
-"""Training with 2 CPU processes (gloo): one model, rank-0 files.
+"""Training under `accelerate launch` with 2 CPU processes (gloo): one model, rank-0 files.
 
-Launched with `torch.distributed.run`, the launcher `accelerate launch --multi_gpu` uses: on a
-single CPU-only machine `accelerate launch` (MULTI_CPU) starts one process unless MPI is set up,
-so the test drives the same torchrun path directly. The training code does not know which
-launcher started it (HF Trainer reads RANK/WORLD_SIZE and picks gloo on CPU)."""
+`--multi_gpu` is accelerate's torchrun-based launcher; on a CPU-only machine its processes use
+gloo. (`accelerate launch --cpu --num_processes 2` starts a single process unless MPI is set up.)
+The training code does not know which launcher started it."""
 
 from __future__ import annotations
 
@@ -58,13 +57,20 @@ def test_two_cpu_processes_train_one_model(tmp_path):
     script.write_text(SCRIPT, encoding="utf-8")
     out = tmp_path / "out"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
+        launcher,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
         "2",
-        "--master_port",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
         str(_free_port()),
         str(script),
         str(out),
