@@ -23,7 +23,7 @@ from transformers.utils import logging as hf_logging
 
 from ctxlab.api import generate_data
 from ctxlab.models import load_model
-from ctxlab.tasks.base import get_task_class
+from ctxlab.tasks.niah import NiahConfig, NiahTask
 from ctxlab.training import TrainConfig, parse_preset, train
 from ctxlab.training.data import IGNORE_INDEX, PadCollator, build_dataset, grouped_padding_share
 
@@ -43,7 +43,10 @@ class StepTimer(TrainerCallback):
         )
 
 
-def bare_loop(examples, task, config: TrainConfig, steps: int, use_bf16: bool) -> float:
+def bare_loop(
+    examples, task, config: TrainConfig, steps: int, use_bf16: bool
+) -> tuple[float, float]:
+    """Tokens/s of the bare loop, and the padding share of length-grouped batches of its data."""
     loaded = load_model(dtype="float32", device="cpu")
     model = get_peft_model(loaded.model, parse_preset(config.peft).lora_config())
     model.train()
@@ -72,7 +75,7 @@ def bare_loop(examples, task, config: TrainConfig, steps: int, use_bf16: bool) -
         if step > 0:
             seconds += time.perf_counter() - start
             tokens += int(batch["attention_mask"].sum())
-    return tokens / seconds
+    return tokens / seconds, grouped_padding_share(dataset, config.batch_size)
 
 
 def main() -> None:
@@ -89,7 +92,7 @@ def main() -> None:
         num_samples=args.steps * args.batch_size,
         progress=False,
     )
-    task = get_task_class("niah")(get_task_class("niah").config_class())
+    task = NiahTask(NiahConfig())
     config = TrainConfig(
         peft="lora_r16_a32_qkvo",
         max_steps=args.steps,
@@ -107,10 +110,7 @@ def main() -> None:
         shutil.rmtree(out, ignore_errors=True)
     timed = timer.steps[1:]
     trainer_tps = sum(t for _, t in timed) / sum(s for s, _ in timed)
-    bare_tps = bare_loop(examples, task, config, args.steps, use_bf16)
-    dataset_loaded = load_model(dtype="float32", device="cpu")
-    dataset = build_dataset(dataset_loaded.tokenizer, task, examples, "sft", args.length)
-    padding = grouped_padding_share(dataset, args.batch_size)
+    bare_tps, padding = bare_loop(examples, task, config, args.steps, use_bf16)
     print(
         f"{len(examples)} examples of {args.variant} at {args.length} tokens, batch "
         f"{args.batch_size}, LoRA r16 qkvo, bf16 autocast {use_bf16}, {args.steps} steps"
