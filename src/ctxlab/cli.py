@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -24,33 +25,40 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-remote-code", action="store_true", default=None)
 
 
-def _add_niah(p: argparse.ArgumentParser, lengths_flag: str) -> None:
-    g = p.add_argument_group("needle in a haystack")
-    g.add_argument(
-        "--variant",
-        dest="variants",
-        type=_csv,
-        help="niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, "
-        "a comma list, or all",
-    )
+def _add_task_options(p: argparse.ArgumentParser, lengths_flag: str) -> tuple[str, ...]:
+    """Common task flags, then each registered task's own (`Task.cli_flags`), one group a task.
+
+    Returns the destinations, which become `task.*` config keys. A task adds a flag by declaring
+    it in its own module; a flag two tasks share is declared once (the first wins).
+    """
+    from ctxlab.tasks.base import TASKS, get_task_class
+
+    get_task_class("niah")  # imports the built-in tasks
+    common = p.add_argument_group("any task")
     if lengths_flag == "--lengths":
-        g.add_argument("--lengths", type=_csv, help="context lengths, e.g. 512,1024,2048")
+        common.add_argument("--lengths", type=_csv, help="context lengths, e.g. 512,1024,2048")
     else:
-        g.add_argument("--context-length", dest="lengths", type=_csv, help="context length")
-    g.add_argument("--depths", type=_csv, help="needle depths in percent, e.g. 0,50,100")
-    g.add_argument("--depth-distribution", choices=["uniform", "random", "fixed"])
-    g.add_argument("--needle-type-k", choices=["words", "numbers", "uuids"])
-    g.add_argument("--needle-type-v", choices=["words", "numbers", "uuids"])
-    g.add_argument("--haystack", choices=["noise", "essay", "needle"])
-    g.add_argument("--haystack-file", help="your own prose for the essay haystack")
-    g.add_argument("--length-unit", choices=["tokens", "chars"])
-    g.add_argument("--data-cleaning", choices=["ruler", "none"])
-    g.add_argument("--pred-cleaning", choices=["ruler", "flag", "none"])
-    g.add_argument("--num-samples", type=int, help="examples per (variant, length)")
-    q = p.add_argument_group("QA with distractors (--task qa)")
-    q.add_argument("--source", help="jsonl(.gz) of question/answers/passage records")
-    q.add_argument("--no-distractors", dest="add_distractors", action="store_false", default=None)
-    g.add_argument("--seed", type=int)
+        common.add_argument("--context-length", dest="lengths", type=_csv, help="context length")
+    common.add_argument("--num-samples", type=int, help="examples per setting of the sweep")
+    common.add_argument("--seed", type=int)
+    common.add_argument("--pred-cleaning", choices=["ruler", "flag", "none"])
+    dests = ["lengths", "num_samples", "seed", "pred_cleaning"]
+    seen = {"--lengths", "--context-length", "--num-samples", "--seed", "--pred-cleaning"}
+    for name, cls in TASKS.items():
+        flags = {f: kw for f, kw in cls.cli_flags.items() if f not in seen}
+        if not flags:
+            continue
+        group = p.add_argument_group(f"--task {name}")
+        for flag, kwargs in flags.items():
+            action = group.add_argument(flag, **kwargs)
+            dests.append(action.dest)
+            seen.add(flag)
+    return tuple(dests)
+
+
+# Modules that add whole subcommands: each has `add_commands(subparsers)`, which sets
+# `handler=` on its parsers (a function taking the parsed args, returning an exit code).
+EXTENSIONS: tuple[str, ...] = ()
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -65,25 +73,6 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     )
 
 
-TASK_OPTIONS = (
-    "variants",
-    "lengths",
-    "depths",
-    "depth_distribution",
-    "needle_type_k",
-    "needle_type_v",
-    "haystack",
-    "haystack_file",
-    "length_unit",
-    "data_cleaning",
-    "pred_cleaning",
-    "num_samples",
-    "seed",
-    "source",
-    "add_distractors",
-)
-
-
 def _options(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
@@ -93,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ctxlab", description="Measure and improve how language models use their context."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    for module in EXTENSIONS:
+        importlib.import_module(module).add_commands(sub)
 
     data = sub.add_parser("data", help="generate a task's examples as jsonl")
-    data.add_argument("task", choices=["niah", "qa"])
-    _add_niah(data, "--context-length")
+    data.add_argument("task", help="a registered task: niah, qa, ...")
+    data.set_defaults(task_options=_add_task_options(data, "--context-length"))
     _add_model(data)
     _add_config(data)
     data.add_argument("-o", "--output", required=True, help="output .jsonl file")
@@ -104,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate a model; writes a run directory with a report")
     ev.add_argument("--task", help="task name (default niah)")
     ev.add_argument("--data", help="a jsonl file of examples instead of generating them")
-    _add_niah(ev, "--lengths")
+    ev.set_defaults(task_options=_add_task_options(ev, "--lengths"))
     _add_model(ev)
     ev.add_argument("--batch-size", type=int)
     ev.add_argument("--max-new-tokens", type=int)
@@ -137,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_data(args: argparse.Namespace) -> int:
     from ctxlab.api import generate_data
 
-    opts = _options(args, TASK_OPTIONS + ("model", "dtype", "device", "trust_remote_code"))
+    opts = _options(args, args.task_options + ("model", "dtype", "device", "trust_remote_code"))
     examples = generate_data(args.output, args.config, args.sets, task=args.task, **opts)
     print(f"wrote {len(examples)} examples to {args.output}")
     return 0
@@ -146,7 +137,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ctxlab.api import evaluate
 
-    names = TASK_OPTIONS + (
+    names = args.task_options + (
         "task",
         "data",
         "model",
@@ -376,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
 
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
-        return COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args)
     except CtxlabError as err:
         print(f"ctxlab: error: {err}", file=sys.stderr)
         return err.exit_code

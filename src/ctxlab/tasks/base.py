@@ -56,6 +56,9 @@ class Task:
     breakdown_keys: ClassVar[tuple[str, ...]] = ()
     max_new_tokens: ClassVar[int] = 128
     stop: ClassVar[tuple[str, ...]] = ()
+    # Command-line flags of this task's config fields: flag -> argparse keyword arguments, with
+    # `dest` the field name. `ctxlab data`/`eval` add them; values go to `task.<dest>`.
+    cli_flags: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: TaskConfig):
         self.config = config

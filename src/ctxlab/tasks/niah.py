@@ -97,6 +97,21 @@ class NiahTask(Task):
     breakdown_keys = ("variant", "length", "depth")
     max_new_tokens = 128
     config: NiahConfig
+    cli_flags = {
+        "--variant": {
+            "dest": "variants",
+            "help": "niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, "
+            "a comma list, or all",
+        },
+        "--depths": {"help": "needle depths in percent, e.g. 0,50,100"},
+        "--depth-distribution": {"choices": ["uniform", "random", "fixed"]},
+        "--needle-type-k": {"choices": ["words", "numbers", "uuids"]},
+        "--needle-type-v": {"choices": ["words", "numbers", "uuids"]},
+        "--haystack": {"choices": ["noise", "essay", "needle"]},
+        "--haystack-file": {"help": "your own prose for the essay haystack"},
+        "--length-unit": {"choices": ["tokens", "chars"]},
+        "--data-cleaning": {"choices": ["ruler", "none"]},
+    }
 
     @cached_property
     def _words(self) -> tuple[list[str], list[str]]:

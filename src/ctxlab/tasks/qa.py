@@ -100,6 +100,10 @@ class QATask(Task):
     breakdown_keys = ("variant", "length", "depth")
     max_new_tokens = 32
     config: QAConfig
+    cli_flags = {
+        "--source": {"help": "jsonl(.gz) of question/answers/passage records"},
+        "--no-distractors": {"dest": "add_distractors", "action": "store_false", "default": None},
+    }
 
     @cached_property
     def records(self) -> list[dict]:
