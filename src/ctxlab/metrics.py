@@ -5,6 +5,8 @@ Scores are percentages 0-100 (RULER convention); rounding is left to display cod
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Sequence
 
 
@@ -36,6 +38,44 @@ def string_match_part(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> fl
     return 100.0 * sum(per_sample) / len(preds)
 
 
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalization, as lost-in-the-middle applies it: lowercase, drop ASCII punctuation,
+    drop the articles a/an/the, squeeze whitespace (in that order)."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def first_line(prediction: str) -> str:
+    """What lost-in-the-middle scores: everything up to the first newline, stripped (otherwise a
+    model could copy the context, which always contains the answer)."""
+    return prediction.split("\n")[0].strip()
+
+
+def best_subspan_hit(prediction: str, answers: Sequence[str]) -> float:
+    """1.0 if any normalized answer is a substring of the normalized first line of the
+    prediction, else 0.0 (lost-in-the-middle's `best_subspan_em` after its first-line cut)."""
+    if not answers:
+        raise ValueError("every sample needs at least one reference string")
+    normalized = normalize_answer(first_line(prediction))
+    return 1.0 if any(normalize_answer(a) in normalized for a in answers) else 0.0
+
+
+def best_subspan_em(
+    prediction: str | Sequence[str], answers: Sequence[str] | Sequence[Sequence[str]]
+) -> float:
+    """lost-in-the-middle's `best_subspan_em` in percent: one prediction with its accepted
+    answers (100.0 or 0.0), or parallel lists of predictions and answer lists (the mean)."""
+    if isinstance(prediction, str):
+        return 100.0 * best_subspan_hit(prediction, answers)  # type: ignore[arg-type]
+    _check(prediction, answers)
+    hits = [best_subspan_hit(p, refs) for p, refs in zip(prediction, answers)]
+    return 100.0 * sum(hits) / len(hits)
+
+
 def _check(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> None:
     if len(preds) != len(refs):
         raise ValueError(f"{len(preds)} predictions but {len(refs)} reference lists")
@@ -45,7 +85,11 @@ def _check(preds: Sequence[str], refs: Sequence[Sequence[str]]) -> None:
         raise ValueError("every sample needs at least one reference string")
 
 
-METRICS = {"string_match_all": string_match_all, "string_match_part": string_match_part}
+METRICS = {
+    "string_match_all": string_match_all,
+    "string_match_part": string_match_part,
+    "best_subspan_em": best_subspan_em,
+}
 
 
 def score_one(metric: str, pred: str, refs: Sequence[str]) -> float:
