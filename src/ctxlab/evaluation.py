@@ -35,8 +35,10 @@ def make_task(config: Config) -> Task:
 
 
 def read_task_data(path: str, task: Task) -> list[Example]:
-    """Examples from a jsonl file, checked to belong to the task being evaluated."""
-    examples = read_jsonl(path)
+    """Examples from a jsonl file, checked to belong to the task being evaluated. A task with a
+    `read_data(path)` method reads the file itself (multidoc builds contexts from records)."""
+    reader = getattr(task, "read_data", None)
+    examples = reader(path) if callable(reader) else read_jsonl(path)
     other = sorted({e.task for e in examples if e.task != task.name})
     if other:
         raise CtxlabError(
