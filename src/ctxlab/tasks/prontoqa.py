@@ -95,7 +95,7 @@ class ProntoQATask(Task):
     config: ProntoQAConfig
     cli_flags = {
         "--hops": {"help": "hop counts: 1-5, 3 or 1,3,5 (prontoqa)"},
-        "--distractors": {"type": int, "help": "distractor rule groups per problem (prontoqa)"},
+        "--distractors": {"help": "prontoqa: distractor rule groups per problem (default 2)"},
         "--split": {
             "choices": ["all", "train", "test"],
             "help": "seeded 90/10 share of a --source file without a test split",
