@@ -1,6 +1,6 @@
 """Tasks register by name; importing this package registers the built-in ones."""
 
-from ctxlab.tasks import folio, multidoc, niah, prontoqa, qa  # noqa: F401
+from ctxlab.tasks import folio, kv, multidoc, niah, prontoqa, qa  # noqa: F401
 from ctxlab.tasks.base import (
     TASKS,
     Example,

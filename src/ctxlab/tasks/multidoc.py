@@ -21,6 +21,9 @@ from ctxlab.errors import CtxlabError
 from ctxlab.metrics import best_subspan_em
 from ctxlab.tasks.base import Example, Task, TaskConfig, read_jsonl, register
 from ctxlab.tasks.multidoc_data import (
+    POSITIONS_HELP,
+    SOURCE_HELP,
+    TEMPLATE_HELP,
     DistractorPool,
     Pool,
     Record,
@@ -151,14 +154,14 @@ class MultidocTask(Task):
     breakdown_keys = ("num_docs", "gold_position")
     config: MultidocConfig
     cli_flags = {
-        "--source": {"help": "jsonl(.gz) of question/answers/passage records"},
+        "--source": {"help": SOURCE_HELP},
         "--num-docs": {"help": "documents per context, e.g. 10 or 10,20,30"},
-        "--gold-positions": {"help": "0-based, e.g. 0,4,9; or all, random, balanced"},
+        "--gold-positions": {"help": POSITIONS_HELP},
         "--distractors": {"help": "multidoc: random (default) or hard (nearest by embedding)"},
         "--eval-split": {
             "help": "multidoc: val_anc (all documents), val_pos (gold only), closedbook"
         },
-        "--template": {"help": "qa (default) or qa_with_query_aware_contextualization"},
+        "--template": {"help": TEMPLATE_HELP},
         "--pool": {"help": "questions: all, or the disjoint train/val/test partition"},
         "--pool-seed": {"type": int, "help": "seed of the train/val/test question partition"},
         "--last-answer-only": {

@@ -1,0 +1,194 @@
+"""JSON key-value retrieval from "Lost in the Middle": find one UUID key's value among k pairs.
+
+Examples come from the paper's files (`ordered_kv_records`, `key`, `value`; the queried pair is
+moved to each asked gold position, as the paper's scripts do) or from a seeded generator of
+UUID pairs. The prompt is the paper's; a prediction is right when it contains the value
+(case-insensitive), the paper's `evaluate_kv_responses` rule.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import uuid
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import field_validator, model_validator
+
+from ctxlab.errors import CtxlabError
+from ctxlab.tasks.base import Example, Task, TaskConfig, register
+from ctxlab.tasks.multidoc_data import POSITIONS_HELP, SOURCE_HELP, TEMPLATE_HELP
+
+_INSTRUCTION = "Extract the value corresponding to the specified key in the JSON object below."
+TEMPLATES = {
+    "kv": _INSTRUCTION + '\n\nJSON data:\n{records}\n\nKey: "{key}"\nCorresponding value:',
+    "kv_with_query_aware_contextualization": _INSTRUCTION
+    + '\n\nKey: "{key}"\n\nJSON data:\n{records}\n\nKey: "{key}"\nCorresponding value:',
+}
+Pairs = list[tuple[str, str]]
+
+
+def format_records(pairs: Sequence[tuple[str, str]]) -> str:
+    """The paper's JSON layout: one `"key": "value"` pair a line, in braces."""
+    lines = [f'"{k}": "{v}"' for k, v in pairs]
+    return "{" + ",\n ".join(lines) + "}"
+
+
+def render_prompt(pairs: Sequence[tuple[str, str]], key: str, template: str = "kv") -> str:
+    return TEMPLATES[template].format(records=format_records(pairs), key=key)
+
+
+def kv_accuracy(prediction: str, value: str) -> float:
+    """100 when the value occurs in the prediction (case-insensitive), else 0."""
+    return 100.0 if value.lower() in prediction.lower() else 0.0
+
+
+def load_kv_records(path: str | Path) -> list[tuple[Pairs, str, str]]:
+    """(pairs, key, value) per line of a lost-in-the-middle kv file; bad lines name file:line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CtxlabError(
+            f"kv data file {path} does not exist: pass a file such as "
+            "kv-retrieval-75_keys.jsonl.gz, or leave --source out to generate pairs"
+        )
+    opener = gzip.open if path.name.endswith(".gz") else open
+    out = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                pairs = [(str(k), str(v)) for k, v in raw["ordered_kv_records"]]
+                key, value = str(raw["key"]), str(raw["value"])
+                pairs.index((key, value))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+                raise CtxlabError(
+                    f"{path}:{number} is not a kv record ({type(err).__name__}: {err}): each "
+                    "line needs ordered_kv_records (key/value pairs) holding key and value"
+                ) from None
+            out.append((pairs, key, value))
+    if not out:
+        raise CtxlabError(f"kv data file {path} holds no records")
+    return out
+
+
+def _ints(value: Any) -> Any:
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        return [int(v) for v in value.split(",") if v.strip()]
+    return value
+
+
+class KVConfig(TaskConfig):
+    """`num_samples` queries per (number of keys, gold position); from `source` when given
+    (its records fix the number of keys), else generated."""
+
+    name: Literal["kv"] = "kv"
+    source: str | None = None
+    num_keys: list[int] = [75]
+    gold_positions: str = "0,24,49,74"
+    template: Literal["kv", "kv_with_query_aware_contextualization"] = "kv"
+    pred_cleaning: str = "none"
+
+    @field_validator("num_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        value = _ints(value)
+        if isinstance(value, list) and (not value or min(value) < 2):
+            raise ValueError(f"each number of keys must be at least 2, got {value}")
+        return value
+
+    @field_validator("gold_positions", mode="before")
+    @classmethod
+    def _positions(cls, value: Any) -> Any:
+        if isinstance(value, (int, list)):
+            return ",".join(str(v) for v in _ints(value))
+        if value not in ("all", "random") and (not _ints(value) or min(_ints(value)) < 0):
+            raise ValueError(f"gold positions must be 0-based indices, all or random: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _fits(self) -> KVConfig:
+        if self.source is None and self.gold_positions not in ("all", "random"):
+            if max(_ints(self.gold_positions)) >= min(self.num_keys):
+                raise ValueError(
+                    f"gold position {max(_ints(self.gold_positions))} does not fit in "
+                    f"{min(self.num_keys)} keys (positions count from 0)"
+                )
+        return self
+
+
+@register
+class KVTask(Task):
+    name = "kv"
+    config_class = KVConfig
+    metrics = ("accuracy",)
+    breakdown_keys = ("num_keys", "gold_position")
+    max_new_tokens = 48
+    config: KVConfig
+    cli_flags = {
+        "--source": {"help": SOURCE_HELP},
+        "--num-keys": {"help": "kv: key-value pairs per context, e.g. 75 or 10,50"},
+        "--gold-positions": {"help": POSITIONS_HELP},
+        "--template": {"help": TEMPLATE_HELP},
+    }
+
+    @cached_property
+    def _file(self) -> list[tuple[Pairs, str, str]] | None:
+        return load_kv_records(self.config.source) if self.config.source else None
+
+    def _positions(self, n: int, i: int) -> list[int]:
+        spec = self.config.gold_positions
+        if spec == "all":
+            return list(range(n))
+        if spec == "random":
+            return [random.Random(f"kv-pos:{self.config.seed}:{n}:{i}").randrange(n)]
+        positions = _ints(spec)
+        if max(positions) >= n:
+            raise CtxlabError(f"gold position {max(positions)} does not fit in {n} keys")
+        return positions
+
+    def _generated(self, n: int, i: int) -> tuple[Pairs, str, str]:
+        rng = random.Random(f"kv:{self.config.seed}:{n}:{i}")
+        ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(2 * n)]
+        pairs = list(zip(ids[:n], ids[n:]))
+        key, value = pairs[rng.randrange(n)]
+        return pairs, key, value
+
+    def generate(self, tokenizer=None, max_length: int | None = None) -> list[Example]:
+        cfg = self.config
+        if self._file is not None and cfg.num_samples > len(self._file):
+            raise CtxlabError(
+                f"{cfg.num_samples} samples asked but {cfg.source} holds {len(self._file)} "
+                "records: lower --num-samples"
+            )
+        items = (
+            [self._file[i] for i in range(cfg.num_samples)]
+            if self._file is not None
+            else [self._generated(n, i) for n in cfg.num_keys for i in range(cfg.num_samples)]
+        )
+        examples = []
+        for number, (pairs, key, value) in enumerate(items):
+            i = number % cfg.num_samples
+            for p in self._positions(len(pairs), i):
+                moved = [pair for pair in pairs if pair != (key, value)]
+                moved.insert(p, (key, value))
+                examples.append(
+                    Example(
+                        id=f"kv-{len(pairs)}k-p{p}-{i:05d}",
+                        task=self.name,
+                        input=render_prompt(moved, key, cfg.template),
+                        answers=[value],
+                        meta={"num_keys": len(pairs), "gold_position": p},
+                    )
+                )
+        return examples
+
+    def score(self, prediction: str, example: Example) -> dict[str, float]:
+        return {"accuracy": kv_accuracy(prediction, example.answers[0])}
