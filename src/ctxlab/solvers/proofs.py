@@ -5,8 +5,8 @@ a premise number (1-based, as the prompt numbers them) or an earlier step `s<k>`
 line `Conclusion: TRUE|FALSE|UNKNOWN`. SOKRATES's XML form `<Option type="RULE" args="[..]" />`
 and a `CONCLUDE [0|1|2]` action are read too. Each step is judged on its own: it is valid when
 its thought follows from the cited premises/steps by the named rule. A failed step says why:
-`unparseable`, `unknown_rule`, `wrong_rule`, `wrong_premise` or `skipped_hop` (the thought is
-true, but only through facts the step does not cite).
+`unparseable`, `unknown_rule`, `wrong_rule`, `wrong_premise` or `skipped_hop` (the cited rule
+and fact do lead to the thought, but only through intermediate facts the proof never states).
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ class _Checker:
         self.premises = premises
         self.parsed: list[Statement | None] = [parse_statement(p) for p in premises]
         self.true_facts = closure(self.parsed)
+        self.rules = [s for s in self.parsed if isinstance(s, Rule)]
         self.step_facts: list[Fact | None] = []
 
     def resolve(self, ref: str, index: int) -> tuple[Statement | None, str | None]:
@@ -222,12 +223,23 @@ class _Checker:
         ]
         if others:
             return verdict("wrong_rule", f"the cited refs give this by {others[0]}, not {rule}")
-        if derived.key() in self.true_facts:
+        if self._skips(rules[0], facts[0], derived):
             return verdict(
                 "skipped_hop",
-                f"{statement!r} is true, but does not follow from {refs} in one {rule} step",
+                f"{statement!r} follows from {refs} only through facts no step states",
             )
         return verdict("wrong_premise", f"{statement!r} does not follow from {refs} by {rule}")
+
+    def _skips(self, rule: Rule, fact: Fact, derived: Fact) -> bool:
+        """True when the cited rule and fact do lead to the thought, but through intermediate
+        facts the proof leaves out: the fact reaches the rule's antecedent only via other rules,
+        or the rule's conclusion reaches the thought only via other rules."""
+        if derived.key() not in self.true_facts or fact.entity.lower() != derived.entity.lower():
+            return False
+        if rule.cons == derived.pred and rule.neg == derived.neg:
+            return (fact.entity.lower(), rule.ante, False) in closure([fact, *self.rules])
+        step = modus_ponens(rule, fact)
+        return step is not None and derived.key() in closure([step, *self.rules])
 
 
 def check_proof(prediction: str, example: Any) -> ProofCheck:

@@ -189,6 +189,8 @@ def load_prontoqa_source(path: str | Path, config, task: str) -> list[Example]:
 
     path = Path(path)
     data = _read_json_or_jsonl(path, PRONTOQA_FORMAT)
+    if isinstance(data, dict) and "conversations" in data:
+        data = [data]  # a one-line LoGiPT jsonl
     if isinstance(data, dict) and all(isinstance(v, dict) for v in data.values()) and data:
         records = _prontoqa_records(data)
     elif (
