@@ -110,6 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", help="where runs go (default runs/)")
     run.add_argument("--name", help="run name (default: the preset's name)")
     run.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    g = run.add_argument_group("scratchpad-rag flags (shortcuts for --set)")
+    g.add_argument("--num-train-samples", type=int, help="splits.train")
+    g.add_argument("--num-val-samples", type=int, help="splits.test: the evaluated examples")
+    g.add_argument("--eval-split", help="task.eval_split: val_anc, val_pos or closedbook")
+    g.add_argument("--train-method", choices=["sft", "scratchpad"], help="training.method")
+    g.add_argument("--last-answer-only", action="store_true", default=None)
+    g.add_argument("--max-new-tokens", type=int)
+    g.add_argument("--print-outputs", action="store_true", default=None)
+    g.add_argument("--eval-only", action="store_true", default=None, help="no training")
+    g.add_argument("--load-checkpoint", help="with --eval-only: evaluate these trained weights")
     _add_config(run)
 
     rep = sub.add_parser("report", help="rebuild report.md and plots of a run directory")
@@ -167,11 +177,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         ("runs_dir", "run.runs_dir"),
         ("name", "run.name"),
         ("progress", "eval.progress"),
+        ("num_train_samples", "splits.train"),
+        ("num_val_samples", "splits.test"),
+        ("eval_split", "task.eval_split"),
+        ("train_method", "training.method"),
+        ("last_answer_only", "task.last_answer_only"),
+        ("max_new_tokens", "eval.max_new_tokens"),
+        ("print_outputs", "eval.print_outputs"),
+        ("eval_only", "eval_only"),
+        ("load_checkpoint", "load_checkpoint"),
     ):
         if getattr(args, flag) is not None:
             sets.append(f"{key}={getattr(args, flag)}")
     comparison = run_experiment(load_experiment(args.experiment, sets))
     metric = comparison["metric"]
+    if "eval" in comparison:  # --eval-only
+        print(f"{metric}: {comparison['eval']['metrics'][metric]:.1f}")
+        print(f"run directory: {comparison['run_dir']}")
+        return 0
     print(
         f"{metric}: baseline {comparison['baseline']['metrics'][metric]:.1f} -> tuned "
         f"{comparison['tuned']['metrics'][metric]:.1f} ({comparison['delta'][metric]:+.1f})"

@@ -26,7 +26,7 @@ from ctxlab.report import build_report
 from ctxlab.tasks.base import Example, Task, write_jsonl
 from ctxlab.tracking import RunDir, write_json
 from ctxlab.training import TrainConfig, train
-from ctxlab.training.export import merged_model
+from ctxlab.training.export import find_weights, merged_model
 
 
 class Splits(BaseModel):
@@ -45,6 +45,10 @@ class Splits(BaseModel):
 class ExperimentConfig(Config):
     splits: Splits = Splits()
     training: TrainConfig = TrainConfig()
+    # The scratchpad-rag README's --eval_only/--load_checkpoint: evaluate the test split only,
+    # on the base model or on a training run's weights.
+    eval_only: bool = False
+    load_checkpoint: str | None = None
 
 
 def load_experiment(name_or_path: str, sets: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
@@ -56,18 +60,26 @@ def load_experiment(name_or_path: str, sets: list[str] | tuple[str, ...] = ()) -
     return config
 
 
-def make_splits(config: ExperimentConfig, task: Task, loaded: LoadedModel) -> dict[str, list]:
-    """Generate train/val/test with disjoint seeds; refuse any test prompt seen in training."""
+def make_splits(
+    config: ExperimentConfig,
+    task: Task,
+    loaded: LoadedModel,
+    names: tuple[str, ...] = ("train", "val", "test"),
+) -> dict[str, list]:
+    """Generate train/val/test with disjoint seeds (and, for tasks over a fixed question set,
+    disjoint question pools); refuse any test prompt seen in training."""
     splits = config.splits
     if len({splits.train_seed, splits.val_seed, splits.test_seed}) < 3:
         raise CtxlabError("splits.train_seed, val_seed and test_seed must differ")
     data: dict[str, list[Example]] = {}
-    for split in ("train", "val", "test"):
+    for split in names:
         settings = {"num_samples": getattr(splits, split), "seed": getattr(splits, f"{split}_seed")}
+        if "pool" in type(task.config).model_fields:  # a fixed question set, split disjointly
+            settings["pool"] = split
         split_task = type(task)(task.config.model_copy(update=settings))
         data[split] = split_task.generate(loaded.tokenizer, loaded.max_length)
-    seen = {e.input for e in data["train"]} | {e.input for e in data["val"]}
-    leaked = [e.id for e in data["test"] if e.input in seen]
+    seen = {e.input for e in data.get("train", []) + data.get("val", [])}
+    leaked = [e.id for e in data.get("test", []) if e.input in seen]
     if leaked:
         raise CtxlabError(f"test example {leaked[0]} also appears in train/val: change the seeds")
     return data
@@ -82,8 +94,45 @@ def _eval_dir(config: ExperimentConfig, task: Task, examples, loaded, run: RunDi
     return result
 
 
+def evaluate_only(config: ExperimentConfig) -> dict[str, Any]:
+    """`--eval-only`: the test split alone, on the base model or `load_checkpoint`'s weights,
+    into RUN/eval/; returns the task, metric, results and `run_dir`."""
+    if config.load_checkpoint and not config.eval_only:
+        raise CtxlabError(
+            "load_checkpoint evaluates a checkpoint and needs --eval-only; to continue "
+            "training from one, use --set training.init_from=PATH"
+        )
+    task = make_task(config)
+    with RunDir(config.run.runs_dir, config.run.name) as run:
+        (run.path / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+        m = config.model
+        loaded = load_model(m.name, m.dtype, m.device, m.trust_remote_code)
+        if config.load_checkpoint:
+            model, tokenizer = merged_model(find_weights(config.load_checkpoint))
+            loaded = LoadedModel(
+                model=model.to(loaded.dtype).eval(),
+                tokenizer=tokenizer,
+                name=f"{m.name} + {config.load_checkpoint}",
+                dtype=loaded.dtype,
+                max_length=loaded.max_length,
+                load_s=loaded.load_s,
+            )
+        test = make_splits(config, task, loaded, ("test",))["test"]
+        write_jsonl(run.path / "data" / "test.jsonl", test)
+        result = _eval_dir(config, task, test, loaded, run, "eval")
+    main = task.metrics[0]
+    return {
+        "task": task.name,
+        "metric": main,
+        "eval": {"metrics": result.results["metrics"], "breakdown": result.results["breakdown"]},
+        "run_dir": str(run.path),
+    }
+
+
 def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     """The whole loop; returns comparison.json's content (with `run_dir`)."""
+    if config.eval_only or config.load_checkpoint:
+        return evaluate_only(config)
     task = make_task(config)
     timings: dict[str, float] = {}
     with RunDir(config.run.runs_dir, config.run.name) as run:
