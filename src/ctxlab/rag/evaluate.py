@@ -1,0 +1,315 @@
+"""`ctxlab rag eval`: retrieval recall@k over a QA file's pooled passages, and answer accuracy
+when models read the top-k (the scratchpad-rag README's curve: accuracy vs retrieved documents).
+
+The pool is every distinct passage of the file (each record's `ctxs`, or its one passage), so
+other questions' gold passages are the distractors. recall@k is the share of questions whose
+gold passage is among the top k, a fraction in [0, 1] as the issue writes it; answer_recall@k
+the share whose top k contain an answer string (SQuAD-normalized); answer accuracy is
+lost-in-the-middle's `best_subspan_em` in percent, as every ctxlab score.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ctxlab.errors import CtxlabError
+from ctxlab.metrics import best_subspan_em, normalize_answer
+from ctxlab.rag.documents import passages_of
+from ctxlab.rag.embedder import Embedder
+from ctxlab.rag.index import Chunk, Hit, RagIndex, build_index
+from ctxlab.tasks.multidoc import TEMPLATES
+from ctxlab.tracking import RunDir, write_json, write_jsonl
+
+_LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")
+
+
+@dataclass
+class QARecord:
+    id: str
+    question: str
+    answers: list[str]
+    gold: list[tuple[str, str]]
+
+
+@dataclass
+class EvalSettings:
+    data: str
+    top_k: list[int]
+    num_questions: int | None = None
+    models: list[tuple[str, str]] = field(default_factory=list)
+    answer_questions: int | None = None
+    embedder: str | None = None
+    embed_batch_size: int = 64
+    embed_dtype: str = "auto"
+    index: str | None = None
+    runs_dir: str = "runs"
+    name: str = "rag-eval"
+    template: str = "qa"
+    max_new_tokens: int = 32
+    batch_size: int = 8
+    dtype: str = "auto"
+    device: str = "auto"
+    progress: bool = True
+
+
+def parse_model(text: str) -> tuple[str, str]:
+    """`LABEL=SPEC` names a curve; a bare SPEC is labelled by its last path part."""
+    label, sep, spec = text.partition("=")
+    if sep and _LABEL.match(label) and spec and not Path(text).exists():
+        return label, spec
+    return Path(text.rstrip("/")).name or text, text
+
+
+def parse_top_k(text: str) -> list[int]:
+    try:
+        ks = sorted({int(t) for t in text.split(",") if t.strip()})
+    except ValueError:
+        raise CtxlabError(
+            f"--top-k {text!r} must be comma-separated integers, e.g. 1,5,20"
+        ) from None
+    if not ks or ks[0] < 1:
+        raise CtxlabError(f"--top-k {text!r} must list positive integers, e.g. 1,5,20")
+    return ks
+
+
+def load_qa_records(path: str | Path) -> tuple[list[QARecord], list[Chunk]]:
+    """Question records and the pool of every distinct passage in the file (first-seen order).
+
+    A record is a lost-in-the-middle line (gold passages marked `isgold`, else the first ctx) or
+    a flat question/answers/passage line; a bad line names file:line and what it needs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CtxlabError(
+            f"data file {path} does not exist: pass a jsonl(.gz) of question/answers records "
+            "(e.g. lost-in-the-middle nq-open-oracle.jsonl.gz)"
+        )
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    records: list[QARecord] = []
+    pool: dict[tuple[str, str], int] = {}
+    with opener(path, "rt", encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                passages = [(p["title"], p["text"]) for p in passages_of(raw)]
+                answers = raw["answers"]
+                question = raw["question"]
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise CtxlabError(
+                    f"{path}:{number} is not a QA record (missing or bad {err}): each line needs "
+                    "question, answers and ctxs (or text/passage/context)"
+                ) from None
+            answers = [answers] if isinstance(answers, str) else answers
+            if not (
+                isinstance(answers, list)
+                and answers
+                and all(isinstance(a, str) and a for a in answers)
+            ):
+                raise CtxlabError(
+                    f"{path}:{number}: 'answers' must be a non-empty list of strings, "
+                    f"got {answers!r}"
+                )
+            flags = [str(c.get("isgold", "")).lower() == "true" for c in raw.get("ctxs") or []]
+            gold = [p for p, flag in zip(passages, flags) if flag] or passages[:1]
+            records.append(QARecord(f"q{len(records):05d}", str(question), answers, gold))
+            for passage in passages:
+                pool.setdefault(passage, len(pool))
+    if not records:
+        raise CtxlabError(f"data file {path} holds no records")
+    chunks = [Chunk(text, title, str(path), {"pool_id": i}) for (title, text), i in pool.items()]
+    return records, chunks
+
+
+def _index_for(settings: EvalSettings, pool: list[Chunk], embedder: Embedder) -> tuple:
+    """Reuse the eval index when it holds exactly this pool, else build it (reusing its cache)."""
+    if settings.index:
+        where = Path(settings.index)
+    else:
+        stem = Path(settings.data).name.split(".")[0]
+        where = Path(settings.runs_dir) / "rag-index" / f"{stem}-{Path(embedder.name).name}"
+    if (where / "index.json").is_file():
+        try:
+            found = RagIndex.load(where)
+        except CtxlabError:
+            found = None
+        if found is not None:
+            same = found.embedder_name == embedder.name and [c.key for c in found.chunks] == [
+                c.key for c in pool
+            ]
+            if same:
+                return found, {"reused_index": True, "encoded": 0, "build_s": 0.0}
+            if found.info.get("built_by") != "rag eval":
+                raise CtxlabError(
+                    f"--index {where} holds other passages: pass a new directory for the "
+                    "eval index, or leave --index out"
+                )
+    index, stats = build_index(
+        pool,
+        embedder,
+        where,
+        {"built_by": "rag eval", "data": str(settings.data)},
+        settings.progress,
+    )
+    return index, {
+        "reused_index": False,
+        "encoded": stats.encoded,
+        "cached": stats.cached,
+        "encode_s": round(stats.encode_s, 3),
+        "build_s": round(stats.total_s, 3),
+    }
+
+
+def _gold_rank(hits: list[Hit], gold_keys: set[str]) -> int | None:
+    return next((h.rank for h in hits if h.chunk.key in gold_keys), None)
+
+
+def _has_answer(hits: list[Hit], answers: list[str]) -> list[bool]:
+    """Per rank: does the top-(rank+1) contain an answer string (normalized)?"""
+    wanted = [normalize_answer(a) for a in answers]
+    out, found = [], False
+    for hit in hits:
+        found = found or any(w and w in normalize_answer(hit.chunk.text) for w in wanted)
+        out.append(found)
+    return out
+
+
+def rag_eval(settings: EvalSettings) -> tuple[Path, dict[str, Any]]:
+    """Validate, index (or reuse), retrieve, answer, and write a finished run directory."""
+    from ctxlab.rag.report import build_rag_report
+
+    ks = settings.top_k
+    records, pool = load_qa_records(settings.data)
+    n = settings.num_questions if settings.num_questions is not None else len(records)
+    if not 1 <= n <= len(records):
+        raise CtxlabError(
+            f"--num-questions {n} is out of range: {settings.data} has {len(records)} records"
+        )
+    records = records[:n]
+    if ks[-1] > len(pool):
+        raise CtxlabError(
+            f"--top-k {ks[-1]} is larger than the pool of {len(pool)} passages in "
+            f"{settings.data}: lower --top-k"
+        )
+    n_answer = settings.answer_questions if settings.answer_questions is not None else n
+    if settings.models and not 1 <= n_answer <= n:
+        raise CtxlabError(f"--answer-questions {n_answer} must be within 1..{n}")
+    if settings.models and settings.template not in TEMPLATES:
+        raise CtxlabError(
+            f"unknown --template {settings.template!r}: choose one of {', '.join(TEMPLATES)}"
+        )
+    embedder = Embedder(settings.embedder, settings.embed_batch_size, "auto", settings.embed_dtype)
+
+    timings: dict[str, Any] = {}
+    with RunDir(settings.runs_dir, settings.name) as run:
+        write_json(run.path / "config.json", {**settings.__dict__, "num_questions": n})
+        index, timings["index"] = _index_for(settings, pool, embedder)
+        run.log(f"index {index.path}: {len(index)} passages, {timings['index']}")
+        start = time.perf_counter()
+        hits = index.retrieve(embedder, [r.question for r in records], ks[-1], settings.progress)
+        timings["retrieve_s"] = round(time.perf_counter() - start, 3)
+        rows, metrics = [], {}
+        for record, top in zip(records, hits):
+            gold_keys = {Chunk(text, title).key for title, text in record.gold}
+            rows.append(
+                {
+                    "id": record.id,
+                    "question": record.question,
+                    "answers": record.answers,
+                    "gold_rank": _gold_rank(top, gold_keys),
+                    "answer_in_top": _has_answer(top, record.answers),
+                    "top": [{"id": h.id, "score": round(h.score, 5)} for h in top],
+                }
+            )
+        for k in ks:
+            metrics[f"recall@{k}"] = sum(
+                r["gold_rank"] is not None and r["gold_rank"] < k for r in rows
+            ) / len(rows)
+        for k in ks:
+            metrics[f"answer_recall@{k}"] = sum(r["answer_in_top"][k - 1] for r in rows) / len(rows)
+        write_jsonl(run.path / "retrieval.jsonl", rows)
+        curves = _answer_curves(settings, records[:n_answer], hits[:n_answer], run, timings)
+        for row in curves:
+            metrics[f"{row['model']}/best_subspan_em@{row['k']}"] = row["best_subspan_em"]
+        results = {
+            "task": "rag",
+            "data": str(settings.data),
+            "embedder": embedder.name,
+            "index": str(index.path),
+            "pool_size": len(pool),
+            "num_questions": n,
+            "top_k": ks,
+            "units": {
+                "recall@k": "fraction in [0, 1]",
+                "answer_recall@k": "fraction in [0, 1]",
+                "best_subspan_em": "percent (0-100)",
+            },
+            "metrics": metrics,
+            "answer_accuracy": curves,
+        }
+        write_json(run.path / "results.json", results)
+        write_json(run.path / "summary.json", {"timing": timings})
+        build_rag_report(run.path)
+    return run.path, results
+
+
+def _answer_curves(
+    settings: EvalSettings,
+    records: list[QARecord],
+    hits: list[list[Hit]],
+    run: RunDir,
+    timings: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """For each model and each k: best_subspan_em when the model reads the top-k documents."""
+    from ctxlab.models import load_model
+    from ctxlab.rag.pipeline import answer
+
+    curves, predictions = [], []
+    for label, spec in settings.models:
+        loaded = load_model(spec, settings.dtype, settings.device)
+        run.log(f"model {label} ({spec}) loaded in {loaded.load_s:.1f} s")
+        for k in settings.top_k:
+            start = time.perf_counter()
+            answers = answer(
+                loaded,
+                [r.question for r in records],
+                [h[:k] for h in hits],
+                settings.template,
+                settings.max_new_tokens,
+                settings.batch_size,
+                settings.progress,
+                f"{label} top-{k}",
+            )
+            seconds = time.perf_counter() - start
+            scores = [best_subspan_em(a.text, r.answers) for a, r in zip(answers, records)]
+            curves.append(
+                {
+                    "model": label,
+                    "spec": spec,
+                    "k": k,
+                    "n": len(scores),
+                    "best_subspan_em": sum(scores) / len(scores),
+                    "prompt_tokens": sum(a.generation.prompt_tokens for a in answers),
+                    "seconds": round(seconds, 2),
+                }
+            )
+            predictions += [
+                {"model": label, "k": k, "id": r.id, "prediction": a.text, "answers": r.answers}
+                | {"best_subspan_em": s}
+                for a, r, s in zip(answers, records, scores)
+            ]
+            run.log(f"{label} top-{k}: best_subspan_em {curves[-1]['best_subspan_em']:.1f}")
+        timings[f"answer_s[{label}]"] = round(
+            sum(c["seconds"] for c in curves[-len(settings.top_k) :]), 2
+        )
+        del loaded
+    if predictions:
+        write_jsonl(run.path / "predictions.jsonl", predictions)
+    return curves
