@@ -15,7 +15,7 @@ from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task, read_task_data, run_eval
 from ctxlab.solvers.proofs import check_proof, parse_label
-from ctxlab.solvers.statements import Fact, Rule, parse_statement
+from ctxlab.solvers.statements import Fact, Rule, closure, parse_statement
 from ctxlab.tasks.base import write_jsonl
 from ctxlab.tasks.logic_sources import split_indices
 from ctxlab.tasks.ontology import invent_word
@@ -87,12 +87,14 @@ def test_labels_and_negated_queries_are_balanced(problems):
     assert 200 < sum(negated) < 300
 
 
-def test_every_gold_proof_of_500_problems_is_accepted(problems):
+def test_every_gold_proof_of_500_problems_is_accepted_and_premises_agree(problems):
     task = prontoqa()
     assert len(problems) == 500
     for example in problems:
         assert task.score(example.target, example) == PERFECT, example.id
         assert len(example.target.splitlines()) == example.meta["hops"] + 1
+        facts = closure([parse_statement(p) for p in example.meta["premises"]])
+        assert not any((e, p, not neg) in facts for e, p, neg in facts), example.id
 
 
 def _unused_rule(example) -> str:

@@ -2,8 +2,9 @@
 
 A problem is a chain of invented categories (Sally is a C0, every C0 is a C1, ..., every C(n-1)
 is [not] P) that answers a True/False query about property P in `hops` modus-ponens steps, mixed
-with distractor rules that look relevant but change nothing: a category off the chain with the
-opposite property, other properties of chain members, side branches, and other individuals.
+with distractors that look relevant but change nothing: a category off the chain with the
+opposite property (and another individual in it), other properties of chain members, side
+branches, and other individuals on the chain. The premises never contradict each other.
 Everything is drawn from one `random.Random`, so a problem depends only on its seed string.
 """
 
@@ -63,6 +64,13 @@ class Problem:
         return "\n".join(self.proof)
 
 
+def _other_name(rng: random.Random, used: set[str]) -> str:
+    """A name not yet in the problem, so no individual gets contradictory properties."""
+    name = rng.choice([n for n in NAMES if n not in used])
+    used.add(name)
+    return name
+
+
 def make_problem(rng: random.Random, hops: int, distractors: int) -> Problem:
     """One problem: `hops` modus-ponens steps from the entity's category to the queried
     property, `distractors` distractor groups, premises shuffled, and its optionized proof."""
@@ -83,6 +91,7 @@ def make_problem(rng: random.Random, hops: int, distractors: int) -> Problem:
     items.append((Rule(chain[-1], prop, prop_neg), "property"))
     nouns = set(chain)
     spare_families = families[1:]
+    names = {entity}
     offset = rng.randrange(len(DISTRACTOR_KINDS))
     for k in range(distractors):
         kind = DISTRACTOR_KINDS[(k + offset) % len(DISTRACTOR_KINDS)]
@@ -90,14 +99,13 @@ def make_problem(rng: random.Random, hops: int, distractors: int) -> Problem:
         if kind == "opposite":
             other = invent_word(rng, taken)
             nouns.add(other)
-            items += [(Rule(other, prop, not prop_neg), "distractor")]
-            items += [(Rule(other, member), "distractor")]
+            items.append((Rule(other, prop, not prop_neg), "distractor"))
+            items.append((Fact(_other_name(rng, names), other), "distractor"))
         elif kind == "property" and spare_families:
             adjective = rng.choice(FAMILIES[spare_families.pop()])
             items.append((Rule(member, adjective, rng.random() < 0.5), "distractor"))
         elif kind == "individual":
-            name = rng.choice([n for n in NAMES if n != entity])
-            items.append((Fact(name, member), "distractor"))
+            items.append((Fact(_other_name(rng, names), member), "distractor"))
         else:
             branch = invent_word(rng, taken)
             nouns.add(branch)
