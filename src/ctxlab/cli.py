@@ -120,6 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--print-outputs", action="store_true", default=None)
     g.add_argument("--eval-only", action="store_true", default=None, help="no training")
     g.add_argument("--load-checkpoint", help="with --eval-only: evaluate these trained weights")
+    oak = run.add_argument_group("OaK presets (logic-oak): solver-verified DPO rounds")
+    oak.add_argument("--iterations", type=int, help="DPO iterations after SFT (oak.iterations)")
+    oak.add_argument(
+        "--no-solver",
+        dest="solver",
+        action="store_false",
+        default=None,
+        help="ablation: preference pairs from the final label only",
+    )
+    oak.add_argument(
+        "--no-sft",
+        dest="sft",
+        action="store_false",
+        default=None,
+        help="ablation: DPO from the base model, no SFT on gold proofs",
+    )
+    oak.add_argument("--eval-task", help="also evaluate each iteration on this task (folio)")
     _add_config(run)
 
     rep = sub.add_parser("report", help="rebuild report.md and plots of a run directory")
@@ -186,6 +203,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         ("print_outputs", "eval.print_outputs"),
         ("eval_only", "eval_only"),
         ("load_checkpoint", "load_checkpoint"),
+        ("iterations", "oak.iterations"),
+        ("solver", "oak.solver"),
+        ("sft", "oak.sft"),
+        ("eval_task", "oak.eval_task"),
     ):
         if getattr(args, flag) is not None:
             sets.append(f"{key}={getattr(args, flag)}")
@@ -208,7 +229,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ctxlab.report import build_report
 
     run_dir = Path(args.run_dir)
-    if (run_dir / "comparison.json").is_file():
+    if (run_dir / "oak.json").is_file():
+        from ctxlab.oak_report import build_oak_report
+
+        print(f"report: {build_oak_report(run_dir)}")
+    elif (run_dir / "comparison.json").is_file():
         print(f"report: {build_comparison_report(run_dir)}")
     else:
         print(f"report: {build_report(run_dir)}")

@@ -55,7 +55,11 @@ def load_experiment(name_or_path: str, sets: list[str] | tuple[str, ...] = ()) -
     """A preset by name or path, with `--set` overrides; the run name defaults to the preset's."""
     raw = load_preset(name_or_path)
     raw.setdefault("run", {}).setdefault("name", name_or_path.rsplit("/", 1)[-1].split(".")[0])
-    config = validate_config(apply_overrides(raw, list(sets)), ExperimentConfig)
+    raw = apply_overrides(raw, list(sets))
+    schema = ExperimentConfig
+    if "oak" in raw:  # SFT then solver-verified DPO rounds (ctxlab.oak)
+        from ctxlab.oak import OakExperimentConfig as schema
+    config = validate_config(raw, schema)
     assert isinstance(config, ExperimentConfig)
     return config
 
@@ -133,6 +137,10 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
     """The whole loop; returns comparison.json's content (with `run_dir`)."""
     if config.eval_only or config.load_checkpoint:
         return evaluate_only(config)
+    if "oak" in type(config).model_fields:
+        from ctxlab.oak import run_oak
+
+        return run_oak(config)  # type: ignore[arg-type]
     task = make_task(config)
     timings: dict[str, float] = {}
     with RunDir(config.run.runs_dir, config.run.name) as run:

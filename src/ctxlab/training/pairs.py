@@ -1,0 +1,101 @@
+"""Solver verdicts -> DPO preference pairs, the data step of the OaK loop.
+
+Each sampled proof gets one trace score in [0, 1] from the task's per-trace scores (percent):
+with the solver, a weighted mean of step validity, label correctness and full-proof validity, so
+a proof with the right label but an invalid step ranks below a fully valid one; without it
+(`--no-solver`, the answer-only ablation) the label alone. Pairs join a high-scoring and a
+low-scoring sample of the same problem only when their scores differ by at least `min_gap`, so
+near-ties (noise) teach nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ctxlab.errors import CtxlabError
+
+
+class ScoreWeights(BaseModel):
+    """Weights of the three solver verdicts in a trace score (normalized by their sum)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_validity: float = Field(1.0, ge=0)
+    accuracy: float = Field(1.0, ge=0)
+    trace_validity: float = Field(1.0, ge=0)
+
+
+@dataclass
+class Candidate:
+    """One sampled completion of a problem and its per-trace scores (percent, as task.score)."""
+
+    text: str
+    scores: dict[str, float]
+    value: float = 0.0
+
+
+@dataclass
+class Pair:
+    """A (prompt, chosen, rejected) preference and the trace scores that ordered it."""
+
+    id: str
+    prompt: str
+    chosen: str
+    rejected: str
+    chosen_score: float
+    rejected_score: float
+
+    def to_record(self) -> dict:
+        return asdict(self)
+
+
+def trace_score(
+    scores: dict[str, float], solver: bool, weights: ScoreWeights | None = None
+) -> float:
+    """One number in [0, 1] per trace: label only without the solver, else the weighted verdicts."""
+    if "accuracy" not in scores:
+        raise CtxlabError(f"trace scores {sorted(scores)} lack 'accuracy': score with a logic task")
+    if not solver:
+        return scores["accuracy"] / 100
+    weights = weights or ScoreWeights()
+    parts = weights.model_dump()
+    missing = [k for k, w in parts.items() if w > 0 and k not in scores]
+    if missing:
+        raise CtxlabError(
+            f"trace scores lack {missing}: the solver-scored loop needs a task whose score() "
+            "gives step_validity and trace_validity (prontoqa), or pass --no-solver"
+        )
+    total = sum(parts.values())
+    if total <= 0:
+        raise CtxlabError("oak.weights must not all be zero")
+    return sum(w * scores.get(k, 0.0) for k, w in parts.items()) / (100 * total)
+
+
+def build_pairs(
+    example_id: str,
+    prompt: str,
+    candidates: list[Candidate],
+    min_gap: float,
+    max_pairs: int = 2,
+) -> list[Pair]:
+    """Pair the best remaining sample with the worst remaining one while their gap is at least
+    `min_gap`, up to `max_pairs` pairs. Identical texts count once (the best score kept), so a
+    pair never prefers a text over itself. `candidates[i].value` must hold the trace score."""
+    if not 0 < min_gap <= 1:
+        raise CtxlabError(f"oak.min_gap must be in (0, 1], got {min_gap}")
+    unique: dict[str, Candidate] = {}
+    for c in candidates:
+        if c.text.strip() and (c.text not in unique or c.value > unique[c.text].value):
+            unique[c.text] = c
+    ranked = sorted(unique.values(), key=lambda c: -c.value)  # stable: sample order breaks ties
+    pairs: list[Pair] = []
+    lo, hi = 0, len(ranked) - 1
+    while lo < hi and len(pairs) < max_pairs:
+        best, worst = ranked[lo], ranked[hi]
+        if best.value - worst.value < min_gap:
+            break
+        pairs.append(Pair(example_id, prompt, best.text, worst.text, best.value, worst.value))
+        lo, hi = lo + 1, hi - 1
+    return pairs

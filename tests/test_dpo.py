@@ -1,0 +1,211 @@
+"""OaK-DPO: seeded sampling, solver-scored preference pairs, one real DPO round on LoRA, the
+report, and refusals of bad input."""
+
+import json
+import math
+
+import pytest
+from safetensors.torch import load_file
+
+from ctxlab.errors import CtxlabError
+from ctxlab.generation import GenerationRequest, Sampling, generate, sample
+from ctxlab.prompts import render_prompt
+from ctxlab.tasks.base import get_task_class
+from ctxlab.training.dpo import DPOSettings, dpo_train, pair_records
+from ctxlab.training.pairs import Candidate, Pair, build_pairs, trace_score
+
+PROMPTS = ["Name a color.", "Tell me one fact about cats."]
+
+
+def requests(budget: int = 8) -> list[GenerationRequest]:
+    return [
+        GenerationRequest([{"role": "user", "content": p}], max_new_tokens=budget) for p in PROMPTS
+    ]
+
+
+def texts(groups) -> list[list[str]]:
+    return [[g.text for g in group] for group in groups]
+
+
+def test_sampling_is_seeded_and_greedy_unchanged(builtin):
+    model, tok = builtin.model, builtin.tokenizer
+    hot = Sampling(temperature=1.0, top_p=0.95, seed=7, num_samples=2)
+    first = texts(sample(model, tok, requests(), hot, batch_size=4, progress=False))
+    again = texts(sample(model, tok, requests(), hot, batch_size=1, progress=False))
+    assert first == again  # same seed: same samples, whatever the batching
+    other = texts(sample(model, tok, requests(), Sampling(1.0, 0.95, 8, 2), 4, progress=False))
+    assert other != first
+    assert all(len(set(group)) == 2 for group in first)  # a request's samples differ
+    greedy = [g.text for g in generate(model, tok, requests(), progress=False)]
+    cold = sample(model, tok, requests(), Sampling(temperature=1e-4), 4, progress=False)
+    assert [group[0].text for group in cold] == greedy  # near-zero temperature is greedy
+
+
+def test_sampling_settings_are_checked():
+    for bad in ({"temperature": 0}, {"top_p": 0}, {"top_p": 1.5}, {"num_samples": 0}):
+        with pytest.raises(CtxlabError):
+            Sampling(**bad)
+
+
+@pytest.fixture(scope="module")
+def prontoqa():
+    task_class = get_task_class("prontoqa")
+    task = task_class(task_class.config_class(hops=[3], num_samples=1, seed=5))
+    return task, task.generate()[0]
+
+
+def mutated(target: str) -> str:
+    """The gold proof with its middle step deleted: right label, a skipped hop."""
+    lines = target.splitlines()
+    return "\n".join(lines[:1] + lines[2:])
+
+
+def test_trace_scores_use_the_solver_or_only_the_label(prontoqa):
+    task, example = prontoqa
+    gold = task.score(example.target, example)
+    skipped = task.score(mutated(example.target), example)
+    assert gold == {"accuracy": 100.0, "step_validity": 100.0, "trace_validity": 100.0}
+    assert skipped["accuracy"] == 100.0 and skipped["trace_validity"] == 0.0
+    assert trace_score(gold, solver=True) == 1.0
+    assert trace_score(skipped, solver=True) == pytest.approx(
+        (skipped["step_validity"] + 100 + 0) / 300
+    )
+    assert trace_score(skipped, solver=False) == 1.0  # the label alone cannot tell them apart
+    with pytest.raises(CtxlabError, match="step_validity"):
+        trace_score({"accuracy": 100.0}, solver=True)
+
+
+def test_pairs_need_a_meaningful_gap(prontoqa):
+    task, example = prontoqa
+    wrong_label = example.target.rsplit("\n", 1)[0] + "\nConclusion: UNKNOWN"
+    texts_ = [example.target, mutated(example.target), wrong_label, example.target]
+    for solver, expected in ((True, 2), (False, 1)):
+        candidates = []
+        for text in texts_:
+            scores = task.score(text, example)
+            candidates.append(Candidate(text, scores, trace_score(scores, solver)))
+        pairs = build_pairs(example.id, "PROMPT", candidates, min_gap=0.25, max_pairs=3)
+        assert len(pairs) == expected, solver
+        assert pairs[0].chosen == example.target  # duplicates of the gold proof count once
+        assert all(p.chosen != p.rejected for p in pairs)
+        assert all(p.chosen_score - p.rejected_score >= 0.25 for p in pairs)
+        if not solver:  # label-only: the skipped-hop proof is as good as the gold one
+            assert pairs[0].rejected == wrong_label
+    values = [Candidate(str(v), {}, v) for v in (1.0, 0.9, 0.3, 0.0)]
+    assert [(p.chosen, p.rejected) for p in build_pairs("x", "P", values, 0.5, 5)] == [
+        ("1.0", "0.0"),
+        ("0.9", "0.3"),
+    ]
+    assert len(build_pairs("x", "P", values, 0.95, 5)) == 1
+    with pytest.raises(CtxlabError, match="min_gap"):
+        build_pairs("x", "P", values, 0.0)
+
+
+def tiny_pairs(tokenizer) -> list[Pair]:
+    prompt = render_prompt(tokenizer, [{"role": "user", "content": "Is Rex a wumpus? Say."}])
+    return [
+        Pair("a", prompt, "Rex is a wumpus.\nConclusion: TRUE", "Conclusion: FALSE", 1.0, 0.0),
+        Pair("b", prompt, "Every wumpus is red.\nConclusion: TRUE", "Red.", 0.8, 0.1),
+    ]
+
+
+def test_pair_records_match_the_sft_layout(tokenizer):
+    tok, _ = tokenizer
+    pair = tiny_pairs(tok)[0]
+    (record,) = pair_records(tok, [pair], 256)
+    eot = tok.convert_tokens_to_ids("<|im_end|>")
+    assert record["chosen_ids"][-1] == eot and record["rejected_ids"][-1] == eot
+    assert tok.decode(record["prompt_ids"]) == pair.prompt
+    assert tok.decode(record["chosen_ids"][:-1]) == pair.chosen
+    with pytest.raises(CtxlabError, match="max_length"):
+        pair_records(tok, [pair], 8)
+
+
+def test_dpo_round_moves_the_adapter_and_lowers_the_loss(tokenizer, tmp_path):
+    tok, _ = tokenizer
+    pairs = tiny_pairs(tok)
+    settings = DPOSettings(learning_rate=1e-3, max_steps=3, batch_size=2)
+    first = dpo_train(settings, "smollm2-135m", pairs, tmp_path / "r1", peft="lora_r8_a16_qv")
+    s = first.summary
+    assert s["steps"] == 3 and s["pairs"] == 2
+    assert s["first_loss"] == pytest.approx(math.log(2), abs=1e-4)  # policy == reference
+    assert s["final_pair_loss"] < math.log(2) - 0.05
+    weights = load_file(first.final_dir / "adapter_model.safetensors")
+    lora_b = [w for name, w in weights.items() if "lora_B" in name]
+    assert lora_b and all(".ref." not in name for name in weights)  # TRL's ref copy not saved
+    assert max(w.abs().max().item() for w in lora_b) > 0  # LoRA B starts at zero
+    info = json.loads((tmp_path / "r1" / "ctxlab_train.json").read_text())
+    assert info["base_model"] == "smollm2-135m" and info["method"] == "dpo"
+    # The next round's reference is this round's policy: its first loss is ln 2 again.
+    one_step = settings.model_copy(update={"max_steps": 1, "measure_pair_loss": False})
+    second = dpo_train(one_step, "smollm2-135m", pairs, tmp_path / "r2", init_from=first.final_dir)
+    assert second.summary["first_loss"] == pytest.approx(math.log(2), abs=1e-4)
+    assert second.summary["init_from"] == str(first.final_dir)
+
+
+def test_dpo_refuses_bad_input(tmp_path):
+    with pytest.raises(CtxlabError, match="no preference pairs"):
+        dpo_train(DPOSettings(), "smollm2-135m", [], tmp_path / "x")
+    pair = Pair("a", "p", "c", "r", 1, 0)
+    with pytest.raises(CtxlabError, match="LoRA"):
+        dpo_train(DPOSettings(), "smollm2-135m", [pair], tmp_path / "x", peft="full")
+    with pytest.raises(CtxlabError, match="adapter"):
+        dpo_train(DPOSettings(), "smollm2-135m", [pair], tmp_path / "x", init_from=tmp_path)
+    assert not (tmp_path / "x").exists()
+
+
+def test_oak_preset_refuses_a_task_without_a_solver(tmp_path):
+    from ctxlab.experiment import load_experiment, run_experiment
+
+    runs = tmp_path / "runs"
+    config = load_experiment("logic-oak", ["task={name: niah}", f"run.runs_dir={runs}"])
+    with pytest.raises(CtxlabError, match="prontoqa"):
+        run_experiment(config)
+    assert not runs.exists()
+    with pytest.raises(CtxlabError, match="oak.min_gapp"):
+        load_experiment("logic-oak", ["oak.min_gapp=0.3"])
+    with pytest.raises(CtxlabError, match="iterations"):
+        load_experiment("logic-oak", ["oak.iterations=-1"])
+
+
+def test_report_from_run_files(tmp_path):
+    from ctxlab.oak_report import build_oak_report
+
+    def row(i, stage, acc, step, trace, pairs=None):
+        r = {
+            "iteration": i,
+            "stage": stage,
+            "test": {"accuracy": acc, "step_validity": step, "trace_validity": trace},
+            "test_breakdown": [
+                {"hops": 3, "n": 4, "accuracy": acc, "step_validity": step, "trace_validity": trace}
+            ],
+            "seconds": 1.0,
+        }
+        if pairs is not None:
+            r.update(pairs=pairs, mean_trace_score=0.5, dpo={"final_pair_loss": 0.61})
+        return r
+
+    rows = [row(0, "sft", 50.0, 40.0, 25.0), row(1, "dpo 1", 50.0, 55.0, 25.0, pairs=6)]
+    rows[-1]["rejected"] = [
+        {"id": "p1", "query": "Max is red.", "prediction": "Thought: x", "errors": ["s1: bad"]}
+    ]
+    summary = {
+        "task": "prontoqa",
+        "model": "m",
+        "oak": {"iterations": 1, "sft": True, "solver": True, "test_task": {"hops": [3]}},
+        "num_train": 8,
+        "num_test": 4,
+        "iterations": rows,
+    }
+    (tmp_path / "oak.json").write_text(json.dumps(summary))
+    (tmp_path / "iter_1").mkdir()
+    sample_rec = {"scores": {"accuracy": 100.0, "step_validity": 50.0, "trace_validity": 0.0}}
+    (tmp_path / "iter_1" / "samples.jsonl").write_text(
+        json.dumps({**sample_rec, "meta": {"hops": 2}}) + "\n"
+    )
+    text = build_oak_report(tmp_path).read_text()
+    assert "| 1 | dpo 1 | 6 | 0.500 | 50.0 | 55.0 | 25.0 | 0.610 | 1.0 |" in text
+    assert "| 1 | 2 | 1 | 100.0 | 50.0 | 0.0 |" in text  # sampled proofs by hops
+    assert "s1: bad" in text and (tmp_path / "oak_curves.png").stat().st_size > 1000
+    with pytest.raises(CtxlabError, match="oak.json"):
+        build_oak_report(tmp_path / "iter_1")
