@@ -230,6 +230,33 @@ def test_early_stopping_stops_a_stalled_run(niah, tmp_path):
     assert [x["step"] for x in lines if "eval_loss" in x] == [1, 2]
 
 
+def test_best_by_task_metric_keeps_the_best_scoring_checkpoint(niah, tmp_path):
+    """best_metric task_metric: each evaluation generates the validation answers and scores
+    them; best/ is the checkpoint with the highest score (the first one, on ties)."""
+    task, train_ex, val_ex = niah
+    cfg = TrainConfig(
+        max_steps=3,
+        batch_size=2,
+        eval_steps=1,
+        save_steps=1,
+        logging_steps=1,
+        best_metric="task_metric",
+        bf16=False,
+    )
+    result = train(cfg, "smollm2-135m", train_ex, val_ex, task, tmp_path / "run")
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    scores = {x["step"]: x["eval_string_match_all"] for x in lines if "eval_loss" in x}
+    assert sorted(scores) == [1, 2, 3]
+    assert all(v in (0.0, 50.0, 100.0) for v in scores.values())  # 2 single-needle examples
+    best_step = max(scores, key=lambda step: (scores[step], -step))
+    assert result.summary["best_task_metric"] == scores[best_step]
+    assert result.summary["best_checkpoint"] == f"checkpoint-{best_step}"
+    assert result.summary["best_val_loss"] is None
+    assert (result.best_dir / "adapter_model.safetensors").is_file()
+    with pytest.raises(CtxlabError, match="--val-data"):
+        train(cfg, "smollm2-135m", train_ex, None, task, tmp_path / "other")
+
+
 def test_early_stopping_needs_validation_data(niah, tmp_path):
     task, train_ex, _ = niah
     with pytest.raises(CtxlabError, match="--val-data"):

@@ -323,7 +323,12 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     g.add_argument("--save-steps", type=int)
     g.add_argument("--save-total-limit", type=int)
     g.add_argument("--logging-steps", type=int)
-    g.add_argument("--best-metric", choices=["val_loss"])
+    g.add_argument(
+        "--best-metric",
+        choices=["val_loss", "task_metric"],
+        help="what best/ keeps: lowest validation loss (default) or best task score on "
+        "generated validation answers",
+    )
     g.add_argument("--early-stopping-patience", type=int, help="evaluations without gain")
     g.add_argument("--early-stopping-min-delta", type=float)
     g.add_argument("--seed", type=int)
@@ -382,6 +387,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     s = result.summary
     best = f", best val loss {s['best_val_loss']:.4f}" if s["best_val_loss"] is not None else ""
+    if s["best_task_metric"] is not None:
+        best = f", best {task.metrics[0]} {s['best_task_metric']:.2f}"
     early = " (stopped early)" if s["stopped_early"] else ""
     print(f"trained {s['steps']} steps{early}: final train loss {s['final_train_loss']:.4f}{best}")
     print(f"training directory: {result.out_dir} (final/: {result.final_dir})")

@@ -6,7 +6,7 @@ what it must: records whose prompt is the eval prompt (`data.py`), a loss that c
 vocabulary logits at target positions only, and the files of a training directory:
 
     metrics.jsonl  training_history.json  summary.json  ctxlab_train.json
-    checkpoint-<step>/  best/ (lowest validation loss)  final/ (last step)
+    checkpoint-<step>/  best/ (lowest validation loss or best task metric)  final/ (last step)
 
 `best/` and `final/` hold what `save_pretrained` writes (an adapter, or a full model) plus the
 tokenizer; `ctxlab_train.json` names the base model so `export` can merge an adapter into it.
@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,9 +56,16 @@ class CtxlabTrainer(Trainer):
     of every prompt position are what dominated CPU training time. And `final/` is saved from
     the end-of-training log, which `Trainer` emits before it loads the best checkpoint back."""
 
-    def __init__(self, *args, final_dir: Path | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        final_dir: Path | None = None,
+        task_metrics: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.final_dir = final_dir
+        self.task_metrics = task_metrics
         # Count target tokens over all gradient-accumulation micro-batches (and processes), so
         # each token weighs the same whatever batch it lands in, as HF does for its own loss.
         self.model_accepts_loss_kwargs = True
@@ -89,6 +97,16 @@ class CtxlabTrainer(Trainer):
             if self.args.average_tokens_across_devices and self.args.world_size > 1:
                 loss = loss * self.accelerator.num_processes  # DDP averages gradients
         return (loss, outputs) if return_outputs else loss
+
+    def evaluation_loop(self, *args, **kwargs):
+        """Validation loss, plus the task's metrics on generated answers when asked: added
+        here, before `Trainer` logs them and callbacks (best model, early stopping) read them."""
+        output = super().evaluation_loop(*args, **kwargs)
+        if self.task_metrics is not None:
+            prefix = kwargs.get("metric_key_prefix", "eval")
+            scores = self.task_metrics(self.accelerator.unwrap_model(self.model))
+            output.metrics.update({f"{prefix}_{k}": v for k, v in scores.items()})
+        return output
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         super().log(logs, start_time)
@@ -194,9 +212,37 @@ def load_for_training(
     return model, tokenizer
 
 
+def task_metric_scorer(
+    task: Task, examples: list[Example], tokenizer, bf16: bool, batch_size: int
+) -> Callable[[torch.nn.Module], dict[str, float]]:
+    """A function that generates answers to `examples` with the model being trained (greedy, the
+    eval engine and prompts) and returns the task's mean scores."""
+    from ctxlab.evaluation import score_predictions
+    from ctxlab.generation import GenerationRequest, generate
+
+    requests = [
+        GenerationRequest(*task.prompt(e), task.stop, task.max_new_tokens) for e in examples
+    ]
+
+    def scores(model: torch.nn.Module) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+                outputs = generate(model, tokenizer, requests, batch_size, progress=False)
+        finally:
+            model.train(was_training)
+        records = score_predictions(task, examples, outputs)
+        return {m: sum(r["scores"][m] for r in records) / len(records) for m in task.metrics}
+
+    return scores
+
+
 def _check_inputs(config: TrainConfig, train: list, val: list | None, out_dir: Path) -> None:
     if not train:
         raise CtxlabError("no training examples: pass a non-empty --data file")
+    if config.best_metric == "task_metric" and not val:
+        raise CtxlabError("best_metric task_metric scores validation answers: pass --val-data")
     if config.early_stopping_patience and not val:
         raise CtxlabError("early stopping needs validation data: pass --val-data")
     if val and config.save_steps % config.eval_steps:
@@ -254,7 +300,7 @@ def train(
         )
     resume_from = get_last_checkpoint(str(out_dir)) if config.resume else None
     has_eval = bool(val_examples)
-    args = config.to_training_arguments(out_dir, has_eval, cuda)  # sets up the processes
+    args = config.to_training_arguments(out_dir, has_eval, cuda, task.metrics[0])  # + processes
     PartialState().wait_for_everyone()  # every process checked `out_dir` before rank 0 writes
 
     set_seed(config.seed)
@@ -288,6 +334,11 @@ def train(
         processing_class=tokenizer,
         callbacks=[metrics, *([early] if early else []), *callbacks],
         final_dir=out_dir / "final",
+        task_metrics=(
+            task_metric_scorer(task, val_examples, tokenizer, args.bf16, config.batch_size)
+            if has_eval and config.best_metric == "task_metric"
+            else None
+        ),
     )
     trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; MetricsCallback prints
     for callback in trainer.callback_handler.callbacks:
@@ -319,6 +370,7 @@ def train(
         best_dir = out_dir / "best"
         trainer.save_atomic(best_dir)
     state = trainer.state
+    by_task = config.best_metric == "task_metric"
     losses = [h["loss"] for h in state.log_history if "loss" in h]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary = {
@@ -328,7 +380,8 @@ def train(
         "train_runtime": output.metrics.get("train_runtime"),
         "final_train_loss": losses[-1] if losses else None,
         "mean_train_loss": output.training_loss,
-        "best_val_loss": state.best_metric if has_eval else None,
+        "best_val_loss": state.best_metric if has_eval and not by_task else None,
+        "best_task_metric": state.best_metric if has_eval and by_task else None,
         "best_checkpoint": Path(state.best_model_checkpoint).name
         if state.best_model_checkpoint
         else None,
