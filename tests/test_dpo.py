@@ -78,19 +78,23 @@ def test_trace_scores_use_the_solver_or_only_the_label(prontoqa):
 def test_pairs_need_a_meaningful_gap(prontoqa):
     task, example = prontoqa
     wrong_label = example.target.rsplit("\n", 1)[0] + "\nConclusion: UNKNOWN"
-    texts_ = [example.target, mutated(example.target), wrong_label, example.target]
-    for solver, expected in ((True, 2), (False, 1)):
+
+    def pairs_of(texts_, solver):
         candidates = []
         for text in texts_:
             scores = task.score(text, example)
             candidates.append(Candidate(text, scores, trace_score(scores, solver)))
-        pairs = build_pairs(example.id, "PROMPT", candidates, min_gap=0.25, max_pairs=3)
-        assert len(pairs) == expected, solver
-        assert pairs[0].chosen == example.target  # duplicates of the gold proof count once
-        assert all(p.chosen != p.rejected for p in pairs)
-        assert all(p.chosen_score - p.rejected_score >= 0.25 for p in pairs)
-        if not solver:  # label-only: the skipped-hop proof is as good as the gold one
-            assert pairs[0].rejected == wrong_label
+        return build_pairs(example.id, "PROMPT", candidates, min_gap=0.25, max_pairs=3)
+
+    # Only the solver prefers the gold proof over one that skips a hop to the right label.
+    (pair,) = pairs_of([mutated(example.target), example.target], solver=True)
+    assert (pair.chosen, pair.rejected) == (example.target, mutated(example.target))
+    assert pair.chosen_score - pair.rejected_score >= 0.25
+    assert pairs_of([mutated(example.target), example.target], solver=False) == []
+    # A wrong label is rejected either way; duplicates of a text count once.
+    for solver in (True, False):
+        (pair,) = pairs_of([example.target, wrong_label, example.target], solver)
+        assert (pair.chosen, pair.rejected) == (example.target, wrong_label)
     values = [Candidate(str(v), {}, v) for v in (1.0, 0.9, 0.3, 0.0)]
     assert [(p.chosen, p.rejected) for p in build_pairs("x", "P", values, 0.5, 5)] == [
         ("1.0", "0.0"),
