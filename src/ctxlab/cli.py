@@ -58,7 +58,7 @@ def _add_task_options(p: argparse.ArgumentParser, lengths_flag: str) -> tuple[st
 
 # Modules that add whole subcommands: each has `add_commands(subparsers)`, which sets
 # `handler=` on its parsers (a function taking the parsed args, returning an exit code).
-EXTENSIONS: tuple[str, ...] = ("ctxlab.solvers.cli", "ctxlab.rag.cli")
+EXTENSIONS: tuple[str, ...] = ("ctxlab.solvers.cli", "ctxlab.rag.cli", "ctxlab.curves")
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:

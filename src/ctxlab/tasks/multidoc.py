@@ -135,7 +135,9 @@ class MultidocConfig(TaskConfig):
 
     @model_validator(mode="after")
     def _fits(self) -> MultidocConfig:
-        for spec in (self.gold_positions, self.train_gold_positions):
+        used = [self.train_gold_positions]
+        used += [self.gold_positions] if self.eval_split == "val_anc" else []
+        for spec in used:
             if spec not in POSITION_MODES and max(_int_list(spec)) >= min(self.num_docs):
                 raise ValueError(
                     f"gold position {max(_int_list(spec))} does not fit in "

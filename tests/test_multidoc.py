@@ -1,0 +1,301 @@
+"""multidoc: the paper's metric and prompts, the context builder, question pools, scratchpads."""
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from ctxlab.api import build_config
+from ctxlab.cli import main
+from ctxlab.errors import CtxlabError
+from ctxlab.evaluation import make_task
+from ctxlab.metrics import best_subspan_em, best_subspan_hit, normalize_answer
+from ctxlab.tasks.multidoc import final_answer, render_prompt
+from ctxlab.tasks.multidoc_data import evidence_sentence, load_records, partition
+from ctxlab.training.data import training_target
+
+ORACLE = Path("/work/shared/data/lost_in_the_middle/nq-open-oracle.jsonl.gz")
+needs_data = pytest.mark.skipif(not ORACLE.is_file(), reason="shared lost-in-the-middle data")
+
+
+def _task(**options):
+    return make_task(build_config(task="multidoc", **options))
+
+
+def _records_file(path: Path, n: int = 40) -> Path:
+    """The first n oracle records, as a small records file."""
+    with gzip.open(ORACLE, "rt", encoding="utf-8") as f:
+        lines = [next(f) for _ in range(n)]
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+# --- metric parity with lost-in-the-middle (metrics.py + evaluate_qa_responses.py) ---------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The  Beatles!", "beatles"),
+        ("A tale of an apple", "tale of apple"),
+        ("U.S.A.", "usa"),
+        ("Théâtre, the end", "théâtre end"),
+        ("  Answer:\tthe\n\nthe ", "answer"),
+        ("another", "another"),  # articles only as whole words
+    ],
+)
+def test_normalize_answer_is_squad(text, expected):
+    assert normalize_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("prediction", "answers", "hit"),
+    [
+        ("Wilhelm Conrad Röntgen won it.", ["Wilhelm Conrad Röntgen"], 1.0),
+        ("wilhelm conrad röntgen", ["Wilhelm Conrad Röntgen"], 1.0),  # case
+        ("It was the Beatles.", ["Beatles", "The Fab Four"], 1.0),  # any answer
+        ("Röntgen", ["Wilhelm Conrad Röntgen"], 0.0),  # answer must be inside the prediction
+        ("I think\nWilhelm Conrad Röntgen", ["Wilhelm Conrad Röntgen"], 0.0),  # first line only
+        ("  Paris  \nLondon", ["paris"], 1.0),
+        ("\nParis", ["Paris"], 0.0),  # an empty first line scores 0, as in the paper
+        ("in 1,901", ["1901"], 1.0),  # punctuation dropped on both sides
+        ("18 April", ["April 18"], 0.0),
+    ],
+)
+def test_best_subspan_em_matches_the_paper(prediction, answers, hit):
+    assert best_subspan_hit(prediction, answers) == hit
+    assert best_subspan_em(prediction, answers) == 100.0 * hit
+
+
+def test_best_subspan_em_mean_in_percent():
+    assert best_subspan_em(["Paris", "Rome", "the Paris"], [["paris"], ["paris"], ["Paris"]]) == (
+        pytest.approx(200 / 3)
+    )
+    with pytest.raises(ValueError):
+        best_subspan_em(["a"], [[]])
+
+
+# --- prompts: the paper's test_prompting.py strings -------------------------------------
+
+DOCS = [("first doc", "first doc text"), ("second doc", "second doc text")]
+INSTRUCTION = (
+    "Write a high-quality answer for the given question using only the provided search "
+    "results (some of which might be irrelevant)."
+)
+RESULTS = (
+    "Document [1](Title: first doc) first doc text\nDocument [2](Title: second doc) second doc text"
+)
+
+
+def test_prompts_are_the_papers():
+    q = "test question"
+    assert render_prompt(q, DOCS) == f"{INSTRUCTION}\n\n{RESULTS}\n\nQuestion: {q}\nAnswer:"
+    assert render_prompt(q, DOCS, "qa_with_query_aware_contextualization") == (
+        f"{INSTRUCTION}\n\nQuestion: {q}\n\n{RESULTS}\n\nQuestion: {q}\nAnswer:"
+    )
+    assert render_prompt(q, DOCS, "closedbook") == f"Question: {q}\nAnswer:"
+    with pytest.raises(CtxlabError, match="no documents"):
+        render_prompt(q, [])
+
+
+# --- the builder -----------------------------------------------------------------------
+
+
+@needs_data
+def test_builder_places_gold_and_never_leaks_answers():
+    task = _task(source=str(ORACLE), num_docs="10", gold_positions="0,4,9", num_samples=12)
+    examples = task.generate()
+    assert len(examples) == 36
+    assert sorted({e.meta["gold_position"] for e in examples}) == [0, 4, 9]
+    by_question: dict[str, list] = {}
+    for e in examples:
+        lines = [ln for ln in e.input.split("\n") if ln.startswith("Document [")]
+        assert len(lines) == 10 == e.meta["num_docs"]
+        gold = e.meta["gold_position"]
+        assert lines[gold].startswith(f"Document [{gold + 1}](Title: {e.meta['gold_title']}) ")
+        answers = [normalize_answer(a) for a in e.answers if normalize_answer(a)]
+        for k, line in enumerate(lines):
+            if k != gold:
+                assert not any(a in normalize_answer(line) for a in answers), (e.id, k)
+        by_question.setdefault(e.id[-5:], []).append((gold, lines))
+    # the same question and distractors at each position: only the gold moves
+    for versions in by_question.values():
+        others = [
+            [ln.split(")", 1)[1] for k, ln in enumerate(lines) if k != g] for g, lines in versions
+        ]
+        assert others[0] == others[1] == others[2]
+    # stable: example i depends only on (seed, i)
+    again = _task(source=str(ORACLE), num_docs="10", gold_positions="0,4,9", num_samples=3)
+    assert [e.input for e in again.generate()[:3]] == [e.input for e in examples[:3]]
+
+
+@needs_data
+def test_eval_splits_and_position_modes():
+    common = {"source": str(ORACLE), "num_docs": "5", "num_samples": 10}
+    gold_only = _task(eval_split="val_pos", **common).generate()
+    assert len(gold_only) == 10 and all(e.input.count("Document [") == 1 for e in gold_only)
+    closed = _task(eval_split="closedbook", **common).generate()
+    assert all(e.input.startswith("Question: ") and "Document" not in e.input for e in closed)
+    balanced = _task(gold_positions="balanced", **common).generate()
+    assert [e.meta["gold_position"] for e in balanced] == [0, 1, 2, 3, 4] * 2
+    assert len({e.id[-5:] for e in balanced}) == 10  # one question each
+    every = _task(gold_positions="all", **common).generate()
+    assert len(every) == 50
+    with pytest.raises(CtxlabError, match="does not fit in 5 documents"):
+        _task(gold_positions="0,5", **common)
+
+
+@needs_data
+def test_pools_are_disjoint_by_question():
+    records = load_records(ORACLE)
+    pools = {p: set(partition(records, p, 0, 0.3, 0.05)) for p in ("train", "val", "test")}
+    assert sum(map(len, pools.values())) == len(records)
+    assert not (pools["train"] & pools["test"]) and not (pools["val"] & pools["test"])
+    assert len(pools["test"]) == pytest.approx(0.3 * len(records), abs=2)
+    train = _task(source=str(ORACLE), pool="train", num_samples=30).generate()
+    test = _task(source=str(ORACLE), pool="test", num_samples=30, seed=7).generate()
+    questions = {e.input.rsplit("Question: ", 1)[1] for e in train}
+    assert not questions & {e.input.rsplit("Question: ", 1)[1] for e in test}
+    # training pools show all documents with the gold cycling through the positions
+    assert sorted({e.meta["gold_position"] for e in train}) == list(range(10))
+
+
+@needs_data
+def test_hard_distractors_are_nearest_neighbours(tmp_path, monkeypatch):
+    monkeypatch.setenv("CTXLAB_CACHE", str(tmp_path / "cache"))
+    source = _records_file(tmp_path / "small.jsonl", 30)
+    hard = _task(source=str(source), num_docs="4", gold_positions="0", distractors="hard")
+    examples = hard.generate()
+    assert list((tmp_path / "cache" / "multidoc").glob("*.npy"))  # embeddings cached
+    from ctxlab.tasks.multidoc_data import embed
+
+    first = examples[0]
+    question = first.input.rsplit("Question: ", 1)[1].split("\n")[0]
+    titles = [ln.split(")", 1)[0] for ln in first.input.split("\n") if ln.startswith("Document [")]
+    record = next(r for r in load_records(source) if r.question == question)
+    pool = [r.gold_doc for r in load_records(source) if r.gold_doc.text != record.gold_doc.text]
+    vectors = embed([d.title + " " + d.text for d in pool], None)
+    scores = vectors @ embed([question], None)[0]
+    best = sorted(range(len(pool)), key=lambda k: -scores[k])
+    allowed = [
+        pool[k].title
+        for k in best
+        if not any(
+            normalize_answer(a) in normalize_answer(pool[k].title + " " + pool[k].text)
+            for a in record.answers
+        )
+    ]
+    assert [t.split("Title: ", 1)[1] for t in titles[1:]] == allowed[:3]
+
+
+# --- training targets and scoring --------------------------------------------------------
+
+
+def test_evidence_sentence_and_final_answer():
+    text = "Paris is big. The Eiffel Tower was built in 1889 by Gustave Eiffel. It is tall."
+    assert evidence_sentence(text, ("Gustave Eiffel",)) == (
+        "The Eiffel Tower was built in 1889 by Gustave Eiffel.",
+        "Gustave Eiffel",
+    )
+    assert evidence_sentence(text, ("London",)) is None
+    assert (
+        final_answer('Supporting document: [2]\nQuote: "x"\nAnswer: Paris\nmore') == "Paris\nmore"
+    )
+    assert final_answer("Paris") == "Paris"
+
+
+@needs_data
+def test_scratchpad_target_and_last_answer_only():
+    task = _task(
+        source=str(ORACLE), num_docs="10", gold_positions="4", num_samples=2, last_answer_only=True
+    )
+    example = task.generate()[0]
+    target = training_target(task, example, "scratchpad")
+    lines = target.split("\n")
+    assert lines[0] == f"Supporting document: [5] (Title: {example.meta['gold_title']})"
+    assert (
+        lines[1] == f'Quote: "{example.meta["evidence"]}"'
+        and example.meta["evidence"] in example.input
+    )
+    assert lines[-1] == f"Answer: {example.target}"
+    assert training_target(task, example, "sft") == example.target
+    assert task.score(target, example)["best_subspan_em"] == 100.0
+    assert task.stop == ()  # a scratchpad needs its lines
+    plain = _task(source=str(ORACLE), num_docs="10", gold_positions="4", num_samples=2)
+    assert plain.score(target, example)["best_subspan_em"] == 0.0  # first line names the doc
+    assert plain.stop == ("\n",)
+
+
+# --- bad input -------------------------------------------------------------------------
+
+
+def test_records_without_answers_fail_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps({"question": "q", "ctxs": [{"title": "t", "text": "x", "isgold": True}]}) + "\n",
+        encoding="utf-8",
+    )
+    runs = tmp_path / "runs"
+    code = main(["eval", "--task", "multidoc", "--data", str(bad), "--runs-dir", str(runs)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "has no 'answers'" in err and "bad.jsonl:1" in err
+    assert not runs.exists()
+
+
+def test_too_few_distractors_and_missing_file(tmp_path):
+    one = tmp_path / "one.jsonl"
+    one.write_text(
+        json.dumps({"question": "q?", "answers": ["x"], "passage": "x marks it"}) + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CtxlabError, match="distractors"):
+        _task(source=str(one), num_docs="3", gold_positions="0", num_samples=1).generate()
+    with pytest.raises(CtxlabError, match="does not exist"):
+        _task(source=str(tmp_path / "nope.jsonl")).generate()
+
+
+def test_prebuilt_file_keeps_its_documents(tmp_path):
+    line = {
+        "question": "who wrote it",
+        "answers": ["Ann"],
+        "ctxs": [
+            {"title": "A", "text": "nothing here", "isgold": False},
+            {"title": "B", "text": "Ann wrote it.", "isgold": True},
+            {"title": "C", "text": "nor here", "isgold": False},
+        ],
+    }
+    path = tmp_path / "prebuilt.jsonl"
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    [example] = _task(source=str(path), num_samples=1).generate()
+    assert example.meta["gold_position"] == 1 and example.meta["num_docs"] == 3
+    assert "Document [2](Title: B) Ann wrote it." in example.input
+    [gold] = _task(source=str(path), num_samples=1, eval_split="val_pos").generate()
+    assert gold.input.count("Document [") == 1 and gold.meta["gold_position"] == 0
+
+
+# --- end to end on the built-in model ------------------------------------------------------
+
+
+@needs_data
+def test_eval_breakdown_by_gold_position(builtin, tmp_path):
+    from ctxlab.evaluation import evaluate_config
+
+    config = build_config(
+        task="multidoc",
+        data=str(_records_file(tmp_path / "small.jsonl", 20)),
+        num_docs="3",
+        gold_positions="0,2",
+        num_samples=2,
+        runs_dir=str(tmp_path / "runs"),
+        progress=False,
+    )
+    result = evaluate_config(config, builtin)
+    rows = result.results["breakdown"]
+    assert [(r["gold_position"], r["n"]) for r in rows] == [(0, 2), (2, 2)]
+    assert all(0 <= r["best_subspan_em"] <= 100 for r in rows)
+    for record in result.predictions:
+        assert record["scores"]["best_subspan_em"] == best_subspan_em(
+            record["prediction"], record["answers"]
+        )
