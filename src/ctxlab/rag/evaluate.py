@@ -14,12 +14,14 @@ import gzip
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import best_subspan_em, normalize_answer
+from ctxlab.models import LoadedModel
 from ctxlab.rag.documents import passages_of
 from ctxlab.rag.embedder import Embedder
 from ctxlab.rag.index import Chunk, Hit, RagIndex, build_index
@@ -181,8 +183,16 @@ def _has_answer(hits: list[Hit], answers: list[str]) -> list[bool]:
     return out
 
 
-def rag_eval(settings: EvalSettings) -> tuple[Path, dict[str, Any]]:
-    """Validate, index (or reuse), retrieve, answer, and write a finished run directory."""
+def rag_eval(
+    settings: EvalSettings,
+    loaded: Mapping[str, LoadedModel] | None = None,
+    embedder: Embedder | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Validate, index (or reuse), retrieve, answer, and write a finished run directory.
+
+    `loaded` maps model labels to models already in memory (others load from their spec);
+    `embedder` replaces the one `settings.embedder` names.
+    """
     from ctxlab.rag.report import build_rag_report
 
     ks = settings.top_k
@@ -205,7 +215,10 @@ def rag_eval(settings: EvalSettings) -> tuple[Path, dict[str, Any]]:
         raise CtxlabError(
             f"unknown --template {settings.template!r}: choose one of {', '.join(TEMPLATES)}"
         )
-    embedder = Embedder(settings.embedder, settings.embed_batch_size, "auto", settings.embed_dtype)
+    if embedder is None:
+        embedder = Embedder(
+            settings.embedder, settings.embed_batch_size, "auto", settings.embed_dtype
+        )
 
     timings: dict[str, Any] = {}
     with RunDir(settings.runs_dir, settings.name) as run:
@@ -235,7 +248,9 @@ def rag_eval(settings: EvalSettings) -> tuple[Path, dict[str, Any]]:
         for k in ks:
             metrics[f"answer_recall@{k}"] = sum(r["answer_in_top"][k - 1] for r in rows) / len(rows)
         write_jsonl(run.path / "retrieval.jsonl", rows)
-        curves = _answer_curves(settings, records[:n_answer], hits[:n_answer], run, timings)
+        curves = _answer_curves(
+            settings, records[:n_answer], hits[:n_answer], run, timings, loaded or {}
+        )
         for row in curves:
             metrics[f"{row['model']}/best_subspan_em@{row['k']}"] = row["best_subspan_em"]
         results = {
@@ -266,6 +281,7 @@ def _answer_curves(
     hits: list[list[Hit]],
     run: RunDir,
     timings: dict[str, Any],
+    preloaded: Mapping[str, LoadedModel],
 ) -> list[dict[str, Any]]:
     """For each model and each k: best_subspan_em when the model reads the top-k documents."""
     from ctxlab.models import load_model
@@ -273,8 +289,8 @@ def _answer_curves(
 
     curves, predictions = [], []
     for label, spec in settings.models:
-        loaded = load_model(spec, settings.dtype, settings.device)
-        run.log(f"model {label} ({spec}) loaded in {loaded.load_s:.1f} s")
+        loaded = preloaded.get(label) or load_model(spec, settings.dtype, settings.device)
+        run.log(f"model {label} ({spec}): {loaded.name}, loaded in {loaded.load_s:.1f} s")
         for k in settings.top_k:
             start = time.perf_counter()
             answers = answer(
