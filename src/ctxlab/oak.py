@@ -14,6 +14,7 @@ An experiment preset selects this loop by having an `oak:` section (see configs/
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -283,7 +284,9 @@ def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
             stage = ("sft" if oak.sft else "base") if round_ == 0 else f"dpo {round_}"
             row: dict[str, Any] = {"iteration": round_, "stage": stage}
             if round_ > 0:
-                problems = _round_problems(data["train"], oak.problems_per_iteration, round_)
+                problems = _round_problems(
+                    data["train"], oak.problems_per_iteration, round_, oak.sample_seed
+                )
                 records, pairs, stats = sample_and_pair(config, task, problems, policy, round_)
                 write_records(part / "samples.jsonl", records)
                 write_records(part / "pairs.jsonl", [p.to_record() for p in pairs])
@@ -329,12 +332,17 @@ def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
     return summary
 
 
-def _round_problems(train: list[Example], per_round: int | None, round_: int) -> list[Example]:
-    """All training problems, or a rotating slice of `per_round` of them (round 1 first)."""
+def _round_problems(
+    train: list[Example], per_round: int | None, round_: int, seed: int
+) -> list[Example]:
+    """All training problems, or a rotating `per_round` slice of them in a seeded shuffled
+    order (so each round sees a mix of hop counts, and new problems until all were seen)."""
     if per_round is None or per_round >= len(train):
         return train
-    start = (round_ - 1) * per_round % len(train)
-    return (train[start:] + train[:start])[:per_round]
+    order = list(train)
+    random.Random(seed).shuffle(order)
+    start = (round_ - 1) * per_round % len(order)
+    return (order[start:] + order[:start])[:per_round]
 
 
 def _metrics_line(metrics: dict[str, float]) -> str:

@@ -204,6 +204,8 @@ def dpo_train(
         pair_loss = trainer.evaluate(eval_dataset=dataset)["eval_loss"]
     _save_adapter(trainer.model, tokenizer, out_dir / "final")
     history = trainer.state.log_history
+    # Relative to out_dir, so it still points right after a run directory is renamed into place.
+    start = os.path.relpath(init_dir, out_dir) if init_dir is not None else None
     steps = [h for h in history if "loss" in h]
     last = steps[-1] if steps else {}
     summary = {
@@ -219,13 +221,13 @@ def dpo_train(
         "final_reward_margin": last.get("rewards/margins"),
         "beta": settings.beta,
         "bf16": args.bf16,
-        "init_from": str(init_dir) if init_dir else None,
+        "init_from": start,
     }
     info = {
         "base_model": init_info.get("base_model", model_spec),
         "peft": init_info.get("peft", preset.name),
         "method": "dpo",
-        "init_from": str(init_dir) if init_dir else None,
+        "init_from": start,
         "config": settings.model_dump(mode="json"),
     }
     (out_dir / TRAIN_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
