@@ -14,7 +14,7 @@ import pytest
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.embedder import Embedder, default_model_dir
-from ctxlab.rag.evaluate import EvalSettings, rag_eval
+from ctxlab.rag.evaluate import EvalSettings, ModelSpec, load_qa_records, question_pool, rag_eval
 from ctxlab.rag.index import Chunk, RagIndex, build_index
 from ctxlab.rag.pipeline import answer
 from ctxlab.rag.splitters import METHODS, SplitterConfig, split_text, windows
@@ -244,7 +244,7 @@ def test_rag_eval_recall_and_answer_curve(tmp_path, embedder, builtin, capsys):
         str(data),
         [1, 3],
         num_questions=30,
-        models=[("zero-shot", "smollm2-135m")],
+        models=[ModelSpec("zero-shot", "smollm2-135m")],
         answer_questions=2,
         max_new_tokens=10,
         runs_dir=str(runs),
@@ -310,3 +310,20 @@ def test_ask_retrieves_answers_and_cites_sources(tmp_path, embedder, builtin, ca
     assert "bark" in result.text.lower()
     sources = result.sources()
     assert len(sources) == 2 and sources[0].startswith(f"[1] Quill beetle — {docs}")
+
+
+def test_question_pools_follow_the_multidoc_partition(tmp_path):
+    records = [
+        {"question": f"Question number {i}?", "answers": [f"a{i}"], "title": f"t{i}"}
+        | {"text": f"Passage {i} says a{i}."}
+        for i in range(40)
+    ]
+    data = _write_records(tmp_path / "qa.jsonl", records)
+    loaded, pool = load_qa_records(data)
+    assert len(pool) == 40 and loaded[7].gold == [("t7", "Passage 7 says a7.")]
+    test = {r.question for r in question_pool(loaded, "test", 0)}
+    train = {r.question for r in question_pool(loaded, "train", 0)}
+    assert len(test) == 12 and not test & train  # 30% test, disjoint from training questions
+    assert len(question_pool(loaded, "all", 0)) == 40
+    with pytest.raises(CtxlabError, match="unknown --pool"):
+        question_pool(loaded, "dev", 0)

@@ -29,7 +29,7 @@ def _add_embedder(p: argparse.ArgumentParser, default_help: str) -> None:
 
 def _add_generation(p: argparse.ArgumentParser) -> None:
     p.add_argument("--template", default="qa", help="qa (default) or query-aware prompt")
-    p.add_argument("--max-new-tokens", type=_positive, default=32)
+    p.add_argument("--max-new-tokens", type=_positive, default=100, help="answer budget")
     p.add_argument("--batch-size", type=_positive, default=8, help="generation batch size")
     p.add_argument("--dtype", default="auto", help="model dtype: auto, float32 or bfloat16")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -60,6 +60,9 @@ def add_commands(subparsers) -> None:
     ask.add_argument("--top-k", type=_positive, default=3)
     ask.add_argument("--model", default=None, help="answering model (default: built in)")
     ask.add_argument("--retrieve-only", action="store_true", help="print the sources only")
+    ask.add_argument(
+        "--scratchpad", action="store_true", help="the model writes a scratchpad: no stop at \\n"
+    )
     _add_embedder(ask, "must match the index's (default: the index's own)")
     _add_generation(ask)
     ask.set_defaults(handler=cmd_ask)
@@ -76,13 +79,28 @@ def add_commands(subparsers) -> None:
         metavar="[LABEL=]MODEL",
         help="answer with this model too (repeatable: one curve each)",
     )
+    ev.add_argument(
+        "--scratchpad-model",
+        dest="scratchpad_models",
+        action="append",
+        default=[],
+        metavar="[LABEL=]MODEL",
+        help="a model trained with --method scratchpad: scored after its last 'Answer:'",
+    )
     ev.add_argument("--answer", action="store_true", help="answer with the built-in model")
+    ev.add_argument(
+        "--pool",
+        default="all",
+        help="questions: all (default), or multidoc's train/val/test partition (e.g. test)",
+    )
+    ev.add_argument("--pool-seed", type=int, default=0, help="seed of that partition")
     ev.add_argument("--answer-questions", type=_positive, help="answer the first N (default all)")
     ev.add_argument("--index", help="where the eval index is kept (default RUNS/rag-index/...)")
     ev.add_argument("--runs-dir", default="runs")
     ev.add_argument("--name", default="rag-eval", help="run name")
     _add_embedder(ev, "all-MiniLM-L6-v2 (built in, default) or a sentence-transformers dir")
     _add_generation(ev)
+    ev.add_argument("--scratchpad-max-new-tokens", type=_positive, default=160)
     ev.add_argument("--no-progress", dest="progress", action="store_false")
     ev.set_defaults(handler=cmd_eval)
 
@@ -147,17 +165,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print(f"    {hit.chunk.text}")
         return 0
     from ctxlab.models import DEFAULT_MODEL, load_model
-    from ctxlab.rag.pipeline import answer
+    from ctxlab.rag.pipeline import STOP, answer
 
     loaded = load_model(args.model or DEFAULT_MODEL, args.dtype, args.device)
+    budget = max(args.max_new_tokens, 160) if args.scratchpad else args.max_new_tokens
+    stop = () if args.scratchpad else STOP
     result = answer(
-        loaded,
-        [args.question],
-        [hits],
-        args.template,
-        args.max_new_tokens,
-        1,
-        progress=False,
+        loaded, [args.question], [hits], args.template, budget, 1, False, "answering", stop
     )[0]
     print(result.text or "(no answer)")
     print("\nSources:")
@@ -167,12 +181,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from ctxlab.models import DEFAULT_MODEL
-    from ctxlab.rag.evaluate import EvalSettings, parse_model, parse_top_k, rag_eval
+    from ctxlab.rag.evaluate import EvalSettings, ModelSpec, parse_model, parse_top_k, rag_eval
 
     models = [parse_model(m) for m in args.models]
-    if args.answer and not any(spec == DEFAULT_MODEL for _, spec in models):
-        models.insert(0, ("zero-shot", DEFAULT_MODEL))
-    labels = [label for label, _ in models]
+    models += [parse_model(m, scratchpad=True) for m in args.scratchpad_models]
+    if args.answer and not any(m.spec == DEFAULT_MODEL for m in models):
+        models.insert(0, ModelSpec("zero-shot", DEFAULT_MODEL))
+    labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
         raise CtxlabError(f"two --model curves share a label in {labels}: use LABEL=MODEL")
     settings = EvalSettings(
@@ -180,6 +195,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         top_k=parse_top_k(args.top_k),
         num_questions=args.num_questions,
         models=models,
+        pool=args.pool,
+        pool_seed=args.pool_seed,
         answer_questions=args.answer_questions,
         embedder=args.embedder,
         embed_batch_size=args.embed_batch_size,
@@ -189,6 +206,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         name=args.name,
         template=args.template,
         max_new_tokens=args.max_new_tokens,
+        scratchpad_max_new_tokens=args.scratchpad_max_new_tokens,
         batch_size=args.batch_size,
         dtype=args.dtype,
         device=args.device,

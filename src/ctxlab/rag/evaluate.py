@@ -15,7 +15,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ from ctxlab.models import LoadedModel
 from ctxlab.rag.documents import passages_of
 from ctxlab.rag.embedder import Embedder
 from ctxlab.rag.index import Chunk, Hit, RagIndex, build_index
-from ctxlab.tasks.multidoc import TEMPLATES
+from ctxlab.tasks.multidoc import TEMPLATES, final_answer
 from ctxlab.tracking import RunDir, write_json, write_jsonl
 
+POOLS = ("all", "train", "val", "test")
 _LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
@@ -40,11 +41,28 @@ class QARecord:
 
 
 @dataclass
+class ModelSpec:
+    """A curve: its label, the model spec, and whether it writes a scratchpad (then it may write
+    several lines and its text after the last "Answer:" is scored, as multidoc's
+    `--last-answer-only` does)."""
+
+    label: str
+    spec: str
+    scratchpad: bool = False
+
+
+@dataclass
 class EvalSettings:
+    """Everything `ctxlab rag eval` takes; `pool` picks questions as the multidoc task's
+    train/val/test partition does (by `pool_seed`), so a model trained on multidoc's `train`
+    pool can be evaluated on questions it never saw."""
+
     data: str
     top_k: list[int]
     num_questions: int | None = None
-    models: list[tuple[str, str]] = field(default_factory=list)
+    models: list[ModelSpec] = field(default_factory=list)
+    pool: str = "all"
+    pool_seed: int = 0
     answer_questions: int | None = None
     embedder: str | None = None
     embed_batch_size: int = 64
@@ -53,19 +71,20 @@ class EvalSettings:
     runs_dir: str = "runs"
     name: str = "rag-eval"
     template: str = "qa"
-    max_new_tokens: int = 32
+    max_new_tokens: int = 100
+    scratchpad_max_new_tokens: int = 160
     batch_size: int = 8
     dtype: str = "auto"
     device: str = "auto"
     progress: bool = True
 
 
-def parse_model(text: str) -> tuple[str, str]:
+def parse_model(text: str, scratchpad: bool = False) -> ModelSpec:
     """`LABEL=SPEC` names a curve; a bare SPEC is labelled by its last path part."""
     label, sep, spec = text.partition("=")
     if sep and _LABEL.match(label) and spec and not Path(text).exists():
-        return label, spec
-    return Path(text.rstrip("/")).name or text, text
+        return ModelSpec(label, spec, scratchpad)
+    return ModelSpec(Path(text.rstrip("/")).name or text, text, scratchpad)
 
 
 def parse_top_k(text: str) -> list[int]:
@@ -128,6 +147,18 @@ def load_qa_records(path: str | Path) -> tuple[list[QARecord], list[Chunk]]:
         raise CtxlabError(f"data file {path} holds no records")
     chunks = [Chunk(text, title, str(path), {"pool_id": i}) for (title, text), i in pool.items()]
     return records, chunks
+
+
+def question_pool(records: list[QARecord], pool: str, seed: int) -> list[QARecord]:
+    """The records of one multidoc question pool (the task's own partition and fractions)."""
+    from ctxlab.tasks.multidoc import MultidocConfig
+    from ctxlab.tasks.multidoc_data import partition
+
+    if pool not in POOLS:
+        raise CtxlabError(f"unknown --pool {pool!r}: choose one of {', '.join(POOLS)}")
+    fields = MultidocConfig.model_fields
+    test, val = fields["test_fraction"].default, fields["val_fraction"].default
+    return [records[i] for i in partition(records, pool, seed, test, val)]  # type: ignore[arg-type]
 
 
 def _index_for(settings: EvalSettings, pool: list[Chunk], embedder: Embedder) -> tuple:
@@ -197,10 +228,12 @@ def rag_eval(
 
     ks = settings.top_k
     records, pool = load_qa_records(settings.data)
+    records = question_pool(records, settings.pool, settings.pool_seed)
     n = settings.num_questions if settings.num_questions is not None else len(records)
     if not 1 <= n <= len(records):
         raise CtxlabError(
-            f"--num-questions {n} is out of range: {settings.data} has {len(records)} records"
+            f"--num-questions {n} is out of range: the {settings.pool!r} questions of "
+            f"{settings.data} number {len(records)}"
         )
     records = records[:n]
     if ks[-1] > len(pool):
@@ -222,7 +255,7 @@ def rag_eval(
 
     timings: dict[str, Any] = {}
     with RunDir(settings.runs_dir, settings.name) as run:
-        write_json(run.path / "config.json", {**settings.__dict__, "num_questions": n})
+        write_json(run.path / "config.json", {**asdict(settings), "num_questions": n})
         index, timings["index"] = _index_for(settings, pool, embedder)
         run.log(f"index {index.path}: {len(index)} passages, {timings['index']}")
         start = time.perf_counter()
@@ -275,6 +308,30 @@ def rag_eval(
     return run.path, results
 
 
+def _check_window(
+    loaded: LoadedModel,
+    questions: list[str],
+    top: list[list[Hit]],
+    template: str,
+    budget: int,
+    label: str,
+    k: int,
+) -> None:
+    """Refuse, before generating, a top-k prompt longer than the model's window."""
+    from ctxlab.prompts import count_prompt_tokens
+    from ctxlab.rag.pipeline import request
+
+    longest = max(
+        count_prompt_tokens(loaded.tokenizer, request(q, h, template, budget).messages)
+        for q, h in zip(questions, top)
+    )
+    if longest + budget > loaded.max_length:
+        raise CtxlabError(
+            f"top-{k} prompts need up to {longest} + {budget} tokens, beyond {label}'s window of "
+            f"{loaded.max_length}: lower --top-k"
+        )
+
+
 def _answer_curves(
     settings: EvalSettings,
     records: list[QARecord],
@@ -285,34 +342,43 @@ def _answer_curves(
 ) -> list[dict[str, Any]]:
     """For each model and each k: best_subspan_em when the model reads the top-k documents."""
     from ctxlab.models import load_model
-    from ctxlab.rag.pipeline import answer
+    from ctxlab.rag.pipeline import STOP, answer
 
     curves, predictions = [], []
-    for label, spec in settings.models:
-        loaded = preloaded.get(label) or load_model(spec, settings.dtype, settings.device)
-        run.log(f"model {label} ({spec}): {loaded.name}, loaded in {loaded.load_s:.1f} s")
+    for model in settings.models:
+        label = model.label
+        loaded = preloaded.get(label) or load_model(model.spec, settings.dtype, settings.device)
+        run.log(f"model {label} ({model.spec}): {loaded.name}, loaded in {loaded.load_s:.1f} s")
+        budget = settings.scratchpad_max_new_tokens if model.scratchpad else settings.max_new_tokens
+        stop = () if model.scratchpad else STOP
         for k in settings.top_k:
+            questions, top = [r.question for r in records], [h[:k] for h in hits]
+            _check_window(loaded, questions, top, settings.template, budget, label, k)
             start = time.perf_counter()
             answers = answer(
                 loaded,
-                [r.question for r in records],
-                [h[:k] for h in hits],
+                questions,
+                top,
                 settings.template,
-                settings.max_new_tokens,
+                budget,
                 settings.batch_size,
                 settings.progress,
                 f"{label} top-{k}",
+                stop,
             )
             seconds = time.perf_counter() - start
-            scores = [best_subspan_em(a.text, r.answers) for a, r in zip(answers, records)]
+            scored = [final_answer(a.text) if model.scratchpad else a.text for a in answers]
+            scores = [best_subspan_em(t, r.answers) for t, r in zip(scored, records)]
             curves.append(
                 {
                     "model": label,
-                    "spec": spec,
+                    "spec": model.spec,
+                    "scratchpad": model.scratchpad,
                     "k": k,
                     "n": len(scores),
                     "best_subspan_em": sum(scores) / len(scores),
                     "prompt_tokens": sum(a.generation.prompt_tokens for a in answers),
+                    "generated_tokens": sum(a.generation.generated_tokens for a in answers),
                     "seconds": round(seconds, 2),
                 }
             )
