@@ -164,7 +164,7 @@ def test_pools_are_disjoint_by_question():
 @needs_data
 def test_hard_distractors_are_nearest_neighbours(tmp_path, monkeypatch):
     monkeypatch.setenv("CTXLAB_CACHE", str(tmp_path / "cache"))
-    source = _records_file(tmp_path / "small.jsonl", 30)
+    source = _records_file(tmp_path / "small.jsonl", 12)
     hard = _task(source=str(source), num_docs="4", gold_positions="0", distractors="hard")
     examples = hard.generate()
     assert list((tmp_path / "cache" / "multidoc").glob("*.npy"))  # embeddings cached
@@ -299,3 +299,69 @@ def test_eval_breakdown_by_gold_position(builtin, tmp_path):
         assert record["scores"]["best_subspan_em"] == best_subspan_em(
             record["prediction"], record["answers"]
         )
+
+
+# --- ctxlab run splits and curves ----------------------------------------------------------
+
+
+@needs_data
+def test_run_splits_use_disjoint_question_pools():
+    from types import SimpleNamespace
+
+    from ctxlab.experiment import load_experiment, make_splits
+
+    config = load_experiment(
+        "multidoc-sft",
+        [f"task.source={ORACLE}", "splits.train=20", "splits.val=4", "splits.test=5"],
+    )
+    task = make_task(config)
+    data = make_splits(config, task, SimpleNamespace(tokenizer=None, max_length=None))
+    questions = {
+        split: {e.input.rsplit("Question: ", 1)[1] for e in examples}
+        for split, examples in data.items()
+    }
+    assert len(data["train"]) == 20 and len(data["test"]) == 15  # 5 per gold position 0, 4, 9
+    assert not questions["test"] & (questions["train"] | questions["val"])
+    assert sorted({e.meta["gold_position"] for e in data["train"]}) == list(range(10))
+    with pytest.raises(CtxlabError, match="needs --eval-only"):
+        from ctxlab.experiment import run_experiment
+
+        run_experiment(load_experiment("multidoc-sft", ["load_checkpoint=somewhere"]))
+
+
+def _fake_run(path: Path, rows: list[dict], overall: float) -> Path:
+    path.mkdir(parents=True)
+    results = {"task": "multidoc", "model": "m", "num_evaluated": sum(r["n"] for r in rows)}
+    results |= {"metrics": {"best_subspan_em": overall}, "breakdown": rows}
+    (path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    return path
+
+
+def test_curves_lines_and_flat_references(tmp_path, capsys):
+    def row(k, p, n, score):
+        return {"num_docs": k, "gold_position": p, "n": n, "best_subspan_em": score}
+
+    _fake_run(tmp_path / "zs" / "eval", [row(10, 0, 2, 50.0), row(10, 9, 2, 100.0)], 75.0)
+    mixed = _fake_run(
+        tmp_path / "docs", [row(5, 0, 1, 100.0), row(5, 3, 3, 0.0), row(20, 7, 2, 50.0)], 40.0
+    )
+    gold = _fake_run(tmp_path / "gold", [row(1, 0, 4, 90.0)], 90.0)
+    out = tmp_path / "curves"
+    code = main(
+        ["curves", "-o", str(out), "--run", f"zero-shot={tmp_path / 'zs'}"]
+        + ["--run", f"docs={mixed}", "--run", f"gold only={gold}"]
+    )
+    assert code == 0 and (out / "gold_position.png").is_file() and (out / "num_docs.png").is_file()
+    positions = json.loads((out / "gold_position.json").read_text())
+    lines = {line["label"]: line for line in positions["lines"]}
+    assert lines["zero-shot"]["points"] == [[0, 50.0, 2], [9, 100.0, 2]]
+    assert lines["docs"]["points"] == [[0, 100.0, 1], [3, 0.0, 3], [7, 50.0, 2]]
+    assert lines["gold only"]["flat"] == 90.0
+    docs = json.loads((out / "num_docs.json").read_text())
+    assert {line["label"]: line.get("points") for line in docs["lines"]}["docs"] == [
+        [5, 25.0, 4],
+        [20, 50.0, 2],
+    ]
+    assert "| zero-shot | 50.0 | — | — | 100.0 |" in (out / "curves.md").read_text()
+    assert main(["curves", "-o", str(out), "--run", f"x={tmp_path / 'nowhere'}"]) == 2
+    assert "holds no results.json" in capsys.readouterr().err

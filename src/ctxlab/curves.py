@@ -111,23 +111,23 @@ def build_curves(runs: list[tuple[str, Path]], out_dir: str | Path, title: str =
     """Write `<axis>.png`, `<axis>.json` and curves.md for each axis some run varies over."""
     if not runs:
         raise CtxlabError("no runs to plot: pass --run LABEL=RUN_DIR at least once")
+    found = [collect(runs, axis) for axis in AXES]
+    found = [data for data in found if any("points" in line for line in data["lines"])]
+    if not found:
+        raise CtxlabError(
+            "no run varies the gold position or the number of documents: include a run "
+            "evaluated at several --gold-positions or --num-docs"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md = [f"# {title or 'Curves'}", ""]
-    for axis in AXES:
-        data = collect(runs, axis)
-        if not any("points" in line for line in data["lines"]):
-            continue
+    for data in found:
+        axis = data["axis"]
         plot(data, out / f"{axis}.png", title or f"{data['metric']} by {axis}")
         text = json.dumps(data, indent=2)
         _atomic_write(out / f"{axis}.json", lambda tmp, t=text: tmp.write_text(t, "utf-8"))
         md += [f"## {data['metric']} by {AXES[axis]}", "", *table(data), f"![{axis}]({axis}.png)"]
         md += [""]
-    if len(md) == 2:
-        raise CtxlabError(
-            "no run varies the gold position or the number of documents: include a run "
-            "evaluated at several --gold-positions or --num-docs"
-        )
     md += ["Runs:", ""] + [f"- {label}: `{path}`" for label, path in runs] + [""]
     _atomic_write(out / "curves.md", lambda tmp: tmp.write_text("\n".join(md), "utf-8"))
     return out / "curves.md"
