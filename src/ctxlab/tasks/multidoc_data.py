@@ -70,13 +70,20 @@ def _record(raw: dict) -> Record:
 
 
 def load_records(path: str | Path) -> list[Record]:
-    """Every record of a jsonl(.gz) file; a bad line names file:line and what it lacks."""
+    """Every record of a jsonl(.gz) file; a bad line names file:line and what it lacks. Read
+    once per file version (train, val and test splits all read the same file)."""
     path = Path(path)
     if not path.is_file():
         raise CtxlabError(
             f"multidoc data file {path} does not exist: pass a jsonl(.gz) of records with "
             "question, answers and ctxs (the lost-in-the-middle format) or passage"
         )
+    stat = path.stat()
+    return list(_read_records(path.resolve(), stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=4)
+def _read_records(path: Path, mtime_ns: int, size: int) -> tuple[Record, ...]:
     opener = gzip.open if path.name.endswith(".gz") else open
     records = []
     with opener(path, "rt", encoding="utf-8") as f:
@@ -101,7 +108,7 @@ def load_records(path: str | Path) -> list[Record]:
                 ) from None
     if not records:
         raise CtxlabError(f"multidoc data file {path} holds no records")
-    return records
+    return tuple(records)
 
 
 def partition(
