@@ -21,7 +21,7 @@ from pydantic import field_validator, model_validator
 
 from ctxlab.errors import CtxlabError
 from ctxlab.tasks.base import Example, Task, TaskConfig, register
-from ctxlab.tasks.multidoc_data import POSITIONS_HELP, SOURCE_HELP, TEMPLATE_HELP
+from ctxlab.tasks.multidoc_data import POSITIONS_HELP, SOURCE_HELP, TEMPLATE_HELP, int_list
 
 _INSTRUCTION = "Extract the value corresponding to the specified key in the JSON object below."
 TEMPLATES = {
@@ -77,14 +77,6 @@ def load_kv_records(path: str | Path) -> list[tuple[Pairs, str, str]]:
     return out
 
 
-def _ints(value: Any) -> Any:
-    if isinstance(value, int):
-        return [value]
-    if isinstance(value, str):
-        return [int(v) for v in value.split(",") if v.strip()]
-    return value
-
-
 class KVConfig(TaskConfig):
     """`num_samples` queries per (number of keys, gold position); from `source` when given
     (its records fix the number of keys), else generated."""
@@ -99,7 +91,7 @@ class KVConfig(TaskConfig):
     @field_validator("num_keys", mode="before")
     @classmethod
     def _keys(cls, value: Any) -> Any:
-        value = _ints(value)
+        value = int_list(value)
         if isinstance(value, list) and (not value or min(value) < 2):
             raise ValueError(f"each number of keys must be at least 2, got {value}")
         return value
@@ -108,17 +100,17 @@ class KVConfig(TaskConfig):
     @classmethod
     def _positions(cls, value: Any) -> Any:
         if isinstance(value, (int, list)):
-            return ",".join(str(v) for v in _ints(value))
-        if value not in ("all", "random") and (not _ints(value) or min(_ints(value)) < 0):
+            return ",".join(str(v) for v in int_list(value))
+        if value not in ("all", "random") and (not int_list(value) or min(int_list(value)) < 0):
             raise ValueError(f"gold positions must be 0-based indices, all or random: {value!r}")
         return value
 
     @model_validator(mode="after")
     def _fits(self) -> KVConfig:
         if self.source is None and self.gold_positions not in ("all", "random"):
-            if max(_ints(self.gold_positions)) >= min(self.num_keys):
+            if max(int_list(self.gold_positions)) >= min(self.num_keys):
                 raise ValueError(
-                    f"gold position {max(_ints(self.gold_positions))} does not fit in "
+                    f"gold position {max(int_list(self.gold_positions))} does not fit in "
                     f"{min(self.num_keys)} keys (positions count from 0)"
                 )
         return self
@@ -149,7 +141,7 @@ class KVTask(Task):
             return list(range(n))
         if spec == "random":
             return [random.Random(f"kv-pos:{self.config.seed}:{n}:{i}").randrange(n)]
-        positions = _ints(spec)
+        positions = int_list(spec)
         if max(positions) >= n:
             raise CtxlabError(f"gold position {max(positions)} does not fit in {n} keys")
         return positions

@@ -28,6 +28,7 @@ from ctxlab.tasks.multidoc_data import (
     Pool,
     Record,
     evidence_sentence,
+    int_list,
     load_records,
     partition,
 )
@@ -78,19 +79,8 @@ def render_prompt(question: str, documents: Sequence[tuple[str, str]], template:
 def final_answer(prediction: str) -> str:
     """The text after the last "Answer:" of a scratchpad prediction (what `--last-answer-only`
     scores); the whole prediction when it has no such line."""
-    head, marker, tail = prediction.rpartition(ANSWER_MARKER)
+    _, marker, tail = prediction.rpartition(ANSWER_MARKER)
     return tail.lstrip() if marker else prediction
-
-
-def _int_list(value: Any) -> Any:
-    if isinstance(value, int):
-        return [value]
-    if isinstance(value, str):
-        try:
-            return [int(v) for v in value.split(",") if v.strip()]
-        except ValueError:
-            raise ValueError(f"expected comma-separated integers, got {value!r}") from None
-    return value
 
 
 class MultidocConfig(TaskConfig):
@@ -118,7 +108,7 @@ class MultidocConfig(TaskConfig):
     @field_validator("num_docs", mode="before")
     @classmethod
     def _docs(cls, value: Any) -> Any:
-        value = _int_list(value)
+        value = int_list(value)
         if isinstance(value, list) and (not value or min(value) < 1):
             raise ValueError(f"each number of documents must be at least 1, got {value}")
         return value
@@ -127,9 +117,9 @@ class MultidocConfig(TaskConfig):
     @classmethod
     def _positions(cls, value: Any) -> Any:
         if isinstance(value, (int, list)):
-            value = ",".join(str(v) for v in _int_list(value))
+            value = ",".join(str(v) for v in int_list(value))
         if isinstance(value, str) and value not in POSITION_MODES:
-            if _int_list(value) == [] or min(_int_list(value)) < 0:
+            if int_list(value) == [] or min(int_list(value)) < 0:
                 raise ValueError(f"gold positions must be 0-based indices, got {value!r}")
         return value
 
@@ -138,9 +128,9 @@ class MultidocConfig(TaskConfig):
         used = [self.train_gold_positions]
         used += [self.gold_positions] if self.eval_split == "val_anc" else []
         for spec in used:
-            if spec not in POSITION_MODES and max(_int_list(spec)) >= min(self.num_docs):
+            if spec not in POSITION_MODES and max(int_list(spec)) >= min(self.num_docs):
                 raise ValueError(
-                    f"gold position {max(_int_list(spec))} does not fit in "
+                    f"gold position {max(int_list(spec))} does not fit in "
                     f"{min(self.num_docs)} documents (positions count from 0)"
                 )
         if self.test_fraction + self.val_fraction >= 1:
@@ -250,7 +240,7 @@ class MultidocTask(Task):
                 (i, random.Random(f"multidoc-pos:{self.config.seed}:{k}:{i}").randrange(k))
                 for i in range(n)
             ]
-        return [(i, p) for p in _int_list(spec) for i in range(n)]
+        return [(i, p) for p in int_list(spec) for i in range(n)]
 
     def _example(
         self, index: int, i: int, k: int | None, p: int | None, split: str, pool: DistractorPool

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import normalize_answer
@@ -126,6 +126,18 @@ def partition(
     start, end = bounds.get(pool, (n_test + n_val, len(questions)))
     chosen = set(questions[start:end])
     return [i for i, r in enumerate(records) if normalize_answer(r.question) in chosen]
+
+
+def int_list(value: Any) -> Any:
+    """`3`, `"0,4,9"` or a list -> a list of ints (for pydantic `mode="before"` validators)."""
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        try:
+            return [int(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            raise ValueError(f"expected comma-separated integers, got {value!r}") from None
+    return value
 
 
 def mentions_answer(normalized_text: str, answers: tuple[str, ...]) -> bool:
