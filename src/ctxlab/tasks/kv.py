@@ -8,8 +8,6 @@ UUID pairs. The prompt is the paper's; a prediction is right when it contains th
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 import uuid
 from collections.abc import Sequence
@@ -21,7 +19,13 @@ from pydantic import field_validator, model_validator
 
 from ctxlab.errors import CtxlabError
 from ctxlab.tasks.base import Example, Task, TaskConfig, register
-from ctxlab.tasks.multidoc_data import POSITIONS_HELP, SOURCE_HELP, TEMPLATE_HELP, int_list
+from ctxlab.tasks.multidoc_data import (
+    POSITIONS_HELP,
+    SOURCE_HELP,
+    TEMPLATE_HELP,
+    int_list,
+    json_lines,
+)
 
 _INSTRUCTION = "Extract the value corresponding to the specified key in the JSON object below."
 TEMPLATES = {
@@ -55,25 +59,18 @@ def load_kv_records(path: str | Path) -> list[tuple[Pairs, str, str]]:
             f"kv data file {path} does not exist: pass a file such as "
             "kv-retrieval-75_keys.jsonl.gz, or leave --source out to generate pairs"
         )
-    opener = gzip.open if path.name.endswith(".gz") else open
     out = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                pairs = [(str(k), str(v)) for k, v in raw["ordered_kv_records"]]
-                key, value = str(raw["key"]), str(raw["value"])
-                pairs.index((key, value))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise CtxlabError(
-                    f"{path}:{number} is not a kv record ({type(err).__name__}: {err}): each "
-                    "line needs ordered_kv_records (key/value pairs) holding key and value"
-                ) from None
-            out.append((pairs, key, value))
-    if not out:
-        raise CtxlabError(f"kv data file {path} holds no records")
+    for number, raw in json_lines(path, "kv data"):
+        try:
+            pairs = [(str(k), str(v)) for k, v in raw["ordered_kv_records"]]
+            key, value = str(raw["key"]), str(raw["value"])
+            pairs.index((key, value))
+        except (KeyError, TypeError, ValueError) as err:
+            raise CtxlabError(
+                f"{path}:{number} is not a kv record ({type(err).__name__}: {err}): each "
+                "line needs ordered_kv_records (key/value pairs) holding key and value"
+            ) from None
+        out.append((pairs, key, value))
     return out
 
 

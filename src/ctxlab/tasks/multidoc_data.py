@@ -14,6 +14,7 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -82,10 +83,11 @@ def load_records(path: str | Path) -> list[Record]:
     return list(_read_records(path.resolve(), stat.st_mtime_ns, stat.st_size))
 
 
-@lru_cache(maxsize=4)
-def _read_records(path: Path, mtime_ns: int, size: int) -> tuple[Record, ...]:
+def json_lines(path: Path, what: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) of each non-empty line of a jsonl(.gz) file; a line that is
+    not JSON, or a file without any line, fails naming the file (and line)."""
     opener = gzip.open if path.name.endswith(".gz") else open
-    records = []
+    empty = True
     with opener(path, "rt", encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -94,20 +96,28 @@ def _read_records(path: Path, mtime_ns: int, size: int) -> tuple[Record, ...]:
                 raw = json.loads(line)
             except json.JSONDecodeError as err:
                 raise CtxlabError(f"{path}:{number} is not valid JSON ({err.msg})") from None
-            if not isinstance(raw, dict) or "answers" not in raw:
-                raise CtxlabError(
-                    f"{path}:{number} has no 'answers': every multidoc record needs question, "
-                    "answers (a list of accepted strings) and ctxs or passage"
-                )
-            try:
-                records.append(_record(raw))
-            except (KeyError, TypeError, IndexError, StopIteration) as err:
-                raise CtxlabError(
-                    f"{path}:{number} is not a multidoc record ({type(err).__name__}: {err}): "
-                    "each line needs question, answers, and ctxs[].title/text or passage"
-                ) from None
-    if not records:
-        raise CtxlabError(f"multidoc data file {path} holds no records")
+            empty = False
+            yield number, raw
+    if empty:
+        raise CtxlabError(f"{what} file {path} holds no records")
+
+
+@lru_cache(maxsize=4)
+def _read_records(path: Path, mtime_ns: int, size: int) -> tuple[Record, ...]:
+    records = []
+    for number, raw in json_lines(path, "multidoc data"):
+        if not isinstance(raw, dict) or "answers" not in raw:
+            raise CtxlabError(
+                f"{path}:{number} has no 'answers': every multidoc record needs question, "
+                "answers (a list of accepted strings) and ctxs or passage"
+            )
+        try:
+            records.append(_record(raw))
+        except (KeyError, TypeError, IndexError, StopIteration) as err:
+            raise CtxlabError(
+                f"{path}:{number} is not a multidoc record ({type(err).__name__}: {err}): "
+                "each line needs question, answers, and ctxs[].title/text or passage"
+            ) from None
     return tuple(records)
 
 
