@@ -14,9 +14,10 @@ import pytest
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.embedder import Embedder, default_model_dir
-from ctxlab.rag.evaluate import EvalSettings, ModelSpec, load_qa_records, question_pool, rag_eval
+from ctxlab.rag.evaluate import EvalSettings, ModelSpec, rag_eval
 from ctxlab.rag.index import Chunk, RagIndex, build_index
 from ctxlab.rag.pipeline import answer
+from ctxlab.rag.records import load_qa_records, question_pool
 from ctxlab.rag.splitters import METHODS, SplitterConfig, split_text, windows
 
 ORACLE = (
