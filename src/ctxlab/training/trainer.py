@@ -36,6 +36,7 @@ from ctxlab.training.callbacks import MetricsCallback
 from ctxlab.training.config import TrainConfig
 from ctxlab.training.data import IGNORE_INDEX, PadCollator, build_dataset, grouped_padding_share
 from ctxlab.training.peft_presets import PeftPreset, check_preset_runnable, parse_preset
+from ctxlab.training.task_metric import task_metric_scorer
 
 TRAIN_INFO = "ctxlab_train.json"
 
@@ -210,32 +211,6 @@ def load_for_training(
     model.config.use_cache = False
     tokenizer.padding_side = "right"
     return model, tokenizer
-
-
-def task_metric_scorer(
-    task: Task, examples: list[Example], tokenizer, bf16: bool, batch_size: int
-) -> Callable[[torch.nn.Module], dict[str, float]]:
-    """A function that generates answers to `examples` with the model being trained (greedy, the
-    eval engine and prompts) and returns the task's mean scores."""
-    from ctxlab.evaluation import score_predictions
-    from ctxlab.generation import GenerationRequest, generate
-
-    requests = [
-        GenerationRequest(*task.prompt(e), task.stop, task.max_new_tokens) for e in examples
-    ]
-
-    def scores(model: torch.nn.Module) -> dict[str, float]:
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
-                outputs = generate(model, tokenizer, requests, batch_size, progress=False)
-        finally:
-            model.train(was_training)
-        records = score_predictions(task, examples, outputs)
-        return {m: sum(r["scores"][m] for r in records) / len(records) for m in task.metrics}
-
-    return scores
 
 
 def _check_inputs(config: TrainConfig, train: list, val: list | None, out_dir: Path) -> None:
