@@ -133,6 +133,7 @@ def _dpo_args(settings: DPOSettings, out_dir: Path, seed: int, cuda: bool, measu
         data_seed=seed,
         disable_tqdm=True,
         dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
         prediction_loss_only=measure,
     )
 
