@@ -11,7 +11,7 @@ from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task
 from ctxlab.metrics import best_subspan_em, best_subspan_hit, normalize_answer
-from ctxlab.tasks.multidoc import final_answer, render_prompt
+from ctxlab.tasks.multidoc import final_answer, format_document, render_prompt
 from ctxlab.tasks.multidoc_data import evidence_sentence, load_records, partition
 from ctxlab.training.data import training_target
 
@@ -165,28 +165,30 @@ def test_pools_are_disjoint_by_question():
 def test_hard_distractors_are_nearest_neighbours(tmp_path, monkeypatch):
     monkeypatch.setenv("CTXLAB_CACHE", str(tmp_path / "cache"))
     source = _records_file(tmp_path / "small.jsonl", 12)
-    hard = _task(source=str(source), num_docs="4", gold_positions="0", distractors="hard")
+    hard = _task(
+        source=str(source), num_docs="4", gold_positions="0", distractors="hard", num_samples=2
+    )
     examples = hard.generate()
     assert list((tmp_path / "cache" / "multidoc").glob("*.npy"))  # embeddings cached
     from ctxlab.tasks.multidoc_data import embed
 
     first = examples[0]
     question = first.input.rsplit("Question: ", 1)[1].split("\n")[0]
-    titles = [ln.split(")", 1)[0] for ln in first.input.split("\n") if ln.startswith("Document [")]
-    record = next(r for r in load_records(source) if r.question == question)
-    pool = [r.gold_doc for r in load_records(source) if r.gold_doc.text != record.gold_doc.text]
-    vectors = embed([d.title + " " + d.text for d in pool], None)
-    scores = vectors @ embed([question], None)[0]
-    best = sorted(range(len(pool)), key=lambda k: -scores[k])
+    lines = [ln for ln in first.input.split("\n") if ln.startswith("Document [")]
+    records = load_records(source)
+    record = next(r for r in records if r.question == question)
+    pool = [r.gold_doc for r in records if r.gold_doc.text != record.gold_doc.text]
+    scores = embed([d.title + " " + d.text for d in pool], None) @ embed([question], None)[0]
+    nearest = [pool[k] for k in sorted(range(len(pool)), key=lambda k: -scores[k])]
     allowed = [
-        pool[k].title
-        for k in best
+        d
+        for d in nearest
         if not any(
-            normalize_answer(a) in normalize_answer(pool[k].title + " " + pool[k].text)
-            for a in record.answers
+            normalize_answer(a) in normalize_answer(d.title + " " + d.text) for a in record.answers
         )
     ]
-    assert [t.split("Title: ", 1)[1] for t in titles[1:]] == allowed[:3]
+    # the gold first (position 0), then the three nearest passages without an answer, in order
+    assert lines[1:] == [format_document(k, d.title, d.text) for k, d in enumerate(allowed[:3], 2)]
 
 
 # --- training targets and scoring --------------------------------------------------------
