@@ -24,7 +24,7 @@ from rich.console import Console
 
 from ctxlab.config import Config
 from ctxlab.errors import CtxlabError
-from ctxlab.experiment import ExperimentConfig, _eval_dir
+from ctxlab.experiment import ExperimentConfig, _eval_dir, make_splits
 from ctxlab.tasks.base import Example, Task, get_task_class
 from ctxlab.training.dpo import DPOSettings
 from ctxlab.training.pairs import ScoreWeights
@@ -100,16 +100,11 @@ def test_task(config: OakExperimentConfig, task: Task) -> Task:
 
 
 def make_oak_splits(config: OakExperimentConfig, task: Task, loaded) -> dict[str, list[Example]]:
-    """train/val from the task, test from the held-out task; disjoint seeds, no leaked prompt."""
-    splits = config.splits
-    if len({splits.train_seed, splits.val_seed, splits.test_seed}) < 3:
-        raise CtxlabError("splits.train_seed, val_seed and test_seed must differ")
-    data = {}
-    for split, source in (("train", task), ("val", task), ("test", test_task(config, task))):
-        settings = {"num_samples": getattr(splits, split), "seed": getattr(splits, f"{split}_seed")}
-        split_task = type(source)(source.config.model_copy(update=settings))
-        data[split] = split_task.generate(loaded.tokenizer, loaded.max_length)
-    seen = {e.input for e in data["train"]} | {e.input for e in data["val"]}
+    """train/val from the task, test from the held-out task (`make_splits`'s seeds and pools);
+    no test prompt may appear in train/val."""
+    data = make_splits(config, task, loaded, ("train", "val"))
+    data.update(make_splits(config, test_task(config, task), loaded, ("test",)))
+    seen = {e.input for e in data["train"] + data["val"]}
     leaked = [e.id for e in data["test"] if e.input in seen]
     if leaked:
         raise CtxlabError(f"test example {leaked[0]} also appears in train/val: change the seeds")
