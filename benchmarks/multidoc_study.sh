@@ -2,10 +2,11 @@
 # The lost-in-the-middle study on the built-in model (issue 4): the position curve at 10
 # documents, gold at positions 0, 4, 9 (1, 5, 10 counted from one), for zero-shot, SFT and
 # scratchpad (trained on questions disjoint from the test questions: task.pool), with the
-# gold-only upper bound and the closed-book lower bound. Each step writes its own run directory,
-# so a finished step survives a later failure. Two lanes of one thread each (the evaluations
-# without training, and the trainings with their evaluations): on a shared 2-core CPU one
-# thread a process is faster than two (no oversubscription).
+# gold-only upper bound and the closed-book lower bound. Each step writes its own run directory
+# and is skipped when a finished one exists, so the script resumes after a failure. Two lanes
+# of one thread each (SFT, scratchpad; the untrained evaluations go first in the SFT lane): on a
+# shared 2-core CPU one thread a process is faster than two. Training runs at batch 1 with 4
+# accumulation steps (the effective batch of 4): batch 4 at ~1.3K tokens took 10 GB of memory.
 #
 #   bash benchmarks/multidoc_study.sh [OUT_DIR] [TEST_PER_POSITION] [TRAIN_EXAMPLES]
 set -euo pipefail
@@ -19,38 +20,42 @@ mkdir -p "$OUT"
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/study.log"; }
 common=(--runs-dir "$OUT" --no-progress --num-val-samples "$TEST" --set "task.source=$DATA"
         --set eval.batch_size=16)
-train=(--task multidoc --data "$OUT/train.jsonl" --epochs 1 --batch-size 4 --lr 5e-4
-       --scheduler linear --warmup-ratio 0.05 --max-seq-length 2048 --logging-steps 5
-       --save-steps 1000)
 
-evaluations() {
-    log "zero-shot"
-    $CTX run multidoc-sft --eval-only --name zero-shot "${common[@]}"
-    log "gold-only (val_pos)"
-    $CTX run multidoc-sft --eval-only --eval-split val_pos --name gold-only "${common[@]}"
-    log "closed-book"
-    $CTX run multidoc-sft --eval-only --eval-split closedbook --name closed-book "${common[@]}"
-    while [ ! -f "$OUT/train-sft/final/adapter_config.json" ]; do sleep 20; done
-    log "eval sft"
-    $CTX run multidoc-sft --eval-only --load-checkpoint "$OUT/train-sft" --name sft "${common[@]}"
+evaluate() {  # NAME PRESET [FLAGS...]: an eval-only run, unless a finished one exists
+    local name=$1 preset=$2
+    shift 2
+    if [ -f "$OUT/$name/latest/eval/results.json" ]; then log "$name: done before"; return; fi
+    log "eval $name"
+    $CTX run "$preset" --eval-only --name "$name" "${common[@]}" "$@"
+    log "eval $name finished"
 }
 
-trainings() {
+train_and_evaluate() {  # METHOD
+    local method=$1
+    if [ ! -f "$OUT/train-$method/summary.json" ]; then
+        log "train $method"
+        rm -rf "$OUT/train-$method"
+        $CTX train --task multidoc --data "$OUT/train.jsonl" --method "$method" --epochs 1 \
+            --batch-size 1 --grad-accum 4 --lr 5e-4 --scheduler linear --warmup-ratio 0.05 \
+            --max-seq-length 2048 --logging-steps 2 --save-steps 1000 -o "$OUT/train-$method"
+        log "train $method finished"
+    fi
+    evaluate "$method" "multidoc-$method" --load-checkpoint "$OUT/train-$method"
+}
+
+if [ ! -f "$OUT/train.jsonl" ]; then
     log "training data: $TRAIN train-pool questions, gold cycling through the 10 positions"
     $CTX data multidoc --source "$DATA" --pool train --num-docs 10 --num-samples "$TRAIN" \
         --seed 1000 -o "$OUT/train.jsonl"
-    for method in sft scratchpad; do
-        log "train $method"
-        $CTX train "${train[@]}" --method "$method" -o "$OUT/train-$method"
-    done
-    log "eval scratchpad"
-    $CTX run multidoc-scratchpad --eval-only --load-checkpoint "$OUT/train-scratchpad" \
-        --name scratchpad "${common[@]}"
-}
-
-evaluations > "$OUT/evaluations.log" 2>&1 &
+fi
+(
+    evaluate zero-shot multidoc-sft
+    evaluate gold-only multidoc-sft --eval-split val_pos
+    evaluate closed-book multidoc-sft --eval-split closedbook
+    train_and_evaluate sft
+) > "$OUT/lane-sft.log" 2>&1 &
 lane=$!
-trainings > "$OUT/trainings.log" 2>&1
+train_and_evaluate scratchpad > "$OUT/lane-scratchpad.log" 2>&1
 wait "$lane"
 
 log "curves"
