@@ -286,10 +286,15 @@ def test_rag_eval_recall_and_answer_curve(tmp_path, embedder, builtin, capsys):
     again = runs / "rag-eval" / "latest"
     summary = json.loads((again / "summary.json").read_text())
     assert summary["timing"]["index"]["reused_index"] is True
-    assert (
-        json.loads((again / "results.json").read_text())["metrics"]["recall@3"]
-        == (results["metrics"]["recall@3"])
-    )
+    metrics_again = json.loads((again / "results.json").read_text())["metrics"]
+    assert metrics_again["recall@3"] == results["metrics"]["recall@3"]
+
+    # curves of several runs: only runs with answers, on the same questions
+    assert main(["rag", "curves", str(run), "-o", str(tmp_path / "curves")]) == 0
+    table = (tmp_path / "curves" / "curves.md").read_text()
+    assert "| zero-shot |" in table and (tmp_path / "curves" / "accuracy.png").is_file()
+    assert main(["rag", "curves", str(run), str(again), "-o", str(tmp_path / "c2")]) == 2
+    assert "not a rag eval run with answers" in _one_error_line(capsys)
 
 
 def test_ask_retrieves_answers_and_cites_sources(tmp_path, embedder, builtin, capsys):

@@ -108,6 +108,11 @@ def add_commands(subparsers) -> None:
     rep.add_argument("run_dir")
     rep.set_defaults(handler=cmd_report)
 
+    cur = sub.add_parser("curves", help="one accuracy-vs-k figure for several rag eval runs")
+    cur.add_argument("run_dirs", nargs="+", help="rag eval runs that answered the same questions")
+    cur.add_argument("-o", "--output", required=True, help="directory for accuracy.png, curves.md")
+    cur.set_defaults(handler=cmd_curves)
+
 
 def _embedder(args: argparse.Namespace, spec: str | None):
     from ctxlab.rag.embedder import Embedder
@@ -226,4 +231,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ctxlab.rag.report import build_rag_report
 
     print(f"report: {build_rag_report(args.run_dir)}")
+    return 0
+
+
+def cmd_curves(args: argparse.Namespace) -> int:
+    from ctxlab.rag.report import combine_runs
+
+    print(f"curves: {combine_runs(args.run_dirs, args.output)}")
     return 0

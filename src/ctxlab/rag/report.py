@@ -78,6 +78,50 @@ def plot_accuracy(results: dict[str, Any], path: Path) -> None:
     _save(fig, path)
 
 
+def _answered_ids(run_dir: Path) -> set[str]:
+    path = run_dir / "predictions.jsonl"
+    if not path.is_file():
+        return set()
+    with path.open(encoding="utf-8") as f:
+        return {json.loads(line)["id"] for line in f if line.strip()}
+
+
+def combine_runs(run_dirs: list[str | Path], out: str | Path) -> Path:
+    """One accuracy-vs-k figure and table for the models of several rag eval runs that answered
+    the same questions (e.g. a zero-shot run and a later one of a trained model)."""
+    rows: list[dict[str, Any]] = []
+    questions: set[str] | None = None
+    for run_dir in map(Path, run_dirs):
+        results = load_json(run_dir / "results.json", None)
+        if not isinstance(results, dict) or not results.get("answer_accuracy"):
+            raise CtxlabError(f"{run_dir} is not a rag eval run with answers: pass --answer runs")
+        ids = _answered_ids(run_dir)
+        if questions is not None and ids != questions:
+            raise CtxlabError(
+                f"{run_dir} answered other questions than {run_dirs[0]}: combine runs of the "
+                "same --data, --pool and --answer-questions"
+            )
+        questions = ids
+        rows += results["answer_accuracy"]
+    labels = [r["model"] for r in rows]
+    ks = sorted({r["k"] for r in rows})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_accuracy({"answer_accuracy": rows, "top_k": ks}, out / "accuracy.png")
+    table = {(r["model"], r["k"]): r["best_subspan_em"] for r in rows}
+    models = list(dict.fromkeys(labels))
+    md = ["# Answer accuracy vs retrieved documents", ""]
+    md += [f"Runs: {', '.join(f'`{d}`' for d in run_dirs)}; best_subspan_em in percent.", ""]
+    md += markdown_table(
+        ["model", *[f"top-{k}" for k in ks]],
+        [[m, *[table.get((m, k)) for k in ks]] for m in models],
+    )
+    md += ["![accuracy vs k](accuracy.png)", ""]
+    path = out / "curves.md"
+    write_atomic(path, "\n".join(md))
+    return path
+
+
 def build_rag_report(run_dir: str | Path) -> Path:
     """Write report.md, recall.png and (when models answered) accuracy.png into run_dir."""
     run_dir = Path(run_dir)
