@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
 from ctxlab.errors import CtxlabError
@@ -143,7 +144,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise CtxlabError(
             f"no text to index in {', '.join(map(str, files))}: the documents are empty"
         )
-    info = {"splitter": splitter.__dict__, "sources": [str(f) for f in files]}
+    info = {"splitter": asdict(splitter), "sources": [str(f) for f in files]}
     index, stats = build_index(chunks, embedder, args.output, info, args.progress)
     print(
         f"indexed {stats.num_chunks} chunks from {len(files)} files into {index.path} "

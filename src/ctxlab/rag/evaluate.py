@@ -88,7 +88,9 @@ def parse_top_k(text: str) -> list[int]:
     return ks
 
 
-def _index_for(settings: EvalSettings, pool: list[Chunk], embedder: Embedder) -> tuple:
+def _index_for(
+    settings: EvalSettings, pool: list[Chunk], embedder: Embedder
+) -> tuple[RagIndex, dict[str, Any]]:
     """Reuse the eval index when it holds exactly this pool, else build it (reusing its cache)."""
     if settings.index:
         where = Path(settings.index)
