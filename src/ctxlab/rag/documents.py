@@ -8,14 +8,13 @@ whose `ctxs` each become a passage; identical (title, text) passages are kept on
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.index import Chunk
 from ctxlab.rag.splitters import Encode, SplitterConfig, split_text
+from ctxlab.tasks.multidoc_data import json_lines
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".text")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -73,21 +72,17 @@ def passages_of(record: object) -> list[dict]:
 
 def read_jsonl_passages(path: Path) -> Iterable[tuple[int, dict]]:
     """(line number, passage) pairs; a bad line names file:line and what it needs."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                for passage in passages_of(json.loads(line)):
-                    if not isinstance(passage["text"], str):
-                        raise TypeError("text must be a string")
-                    yield number, passage
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise CtxlabError(
-                    f"{path}:{number} is not a passage ({type(err).__name__}: {err}): each line "
-                    "needs text (or passage/context), optionally title, or lost-in-the-middle ctxs"
-                ) from None
+    for number, raw in json_lines(path, "passages"):
+        try:
+            for passage in passages_of(raw):
+                if not isinstance(passage["text"], str):
+                    raise TypeError("text must be a string")
+                yield number, passage
+        except (KeyError, TypeError) as err:
+            raise CtxlabError(
+                f"{path}:{number} is not a passage ({type(err).__name__}: {err}): each line "
+                "needs text (or passage/context), optionally title, or lost-in-the-middle ctxs"
+            ) from None
 
 
 def load_chunks(

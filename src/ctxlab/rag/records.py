@@ -4,14 +4,13 @@ every distinct passage in their file, and the multidoc task's train/val/test que
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.documents import passages_of
 from ctxlab.rag.index import Chunk
+from ctxlab.tasks.multidoc_data import json_lines, partition
 
 POOLS = ("all", "train", "val", "test")
 
@@ -38,40 +37,30 @@ def load_qa_records(path: str | Path) -> tuple[list[QARecord], list[Chunk]]:
             f"data file {path} does not exist: pass a jsonl(.gz) of question/answers records "
             "(e.g. lost-in-the-middle nq-open-oracle.jsonl.gz)"
         )
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     records: list[QARecord] = []
     pool: dict[tuple[str, str], int] = {}
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                passages = [(p["title"], p["text"]) for p in passages_of(raw)]
-                answers = raw["answers"]
-                question = raw["question"]
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise CtxlabError(
-                    f"{path}:{number} is not a QA record (missing or bad {err}): each line needs "
-                    "question, answers and ctxs (or text/passage/context)"
-                ) from None
-            answers = [answers] if isinstance(answers, str) else answers
-            if not (
-                isinstance(answers, list)
-                and answers
-                and all(isinstance(a, str) and a for a in answers)
-            ):
-                raise CtxlabError(
-                    f"{path}:{number}: 'answers' must be a non-empty list of strings, "
-                    f"got {answers!r}"
-                )
-            flags = [str(c.get("isgold", "")).lower() == "true" for c in raw.get("ctxs") or []]
-            gold = [p for p, flag in zip(passages, flags) if flag] or passages[:1]
-            records.append(QARecord(f"q{len(records):05d}", str(question), answers, gold))
-            for passage in passages:
-                pool.setdefault(passage, len(pool))
-    if not records:
-        raise CtxlabError(f"data file {path} holds no records")
+    for number, raw in json_lines(path, "data"):
+        try:
+            passages = [(p["title"], p["text"]) for p in passages_of(raw)]
+            answers = raw["answers"]
+            question = raw["question"]
+        except (KeyError, TypeError) as err:
+            raise CtxlabError(
+                f"{path}:{number} is not a QA record (missing or bad {err}): each line needs "
+                "question, answers and ctxs (or text/passage/context)"
+            ) from None
+        answers = [answers] if isinstance(answers, str) else answers
+        if not (
+            isinstance(answers, list) and answers and all(isinstance(a, str) and a for a in answers)
+        ):
+            raise CtxlabError(
+                f"{path}:{number}: 'answers' must be a non-empty list of strings, got {answers!r}"
+            )
+        flags = [str(c.get("isgold", "")).lower() == "true" for c in raw.get("ctxs") or []]
+        gold = [p for p, flag in zip(passages, flags) if flag] or passages[:1]
+        records.append(QARecord(f"q{len(records):05d}", str(question), answers, gold))
+        for passage in passages:
+            pool.setdefault(passage, len(pool))
     chunks = [Chunk(text, title, str(path), {"pool_id": i}) for (title, text), i in pool.items()]
     return records, chunks
 
@@ -79,7 +68,6 @@ def load_qa_records(path: str | Path) -> tuple[list[QARecord], list[Chunk]]:
 def question_pool(records: list[QARecord], pool: str, seed: int) -> list[QARecord]:
     """The records of one multidoc question pool (the task's own partition and fractions)."""
     from ctxlab.tasks.multidoc import MultidocConfig
-    from ctxlab.tasks.multidoc_data import partition
 
     if pool not in POOLS:
         raise CtxlabError(f"unknown --pool {pool!r}: choose one of {', '.join(POOLS)}")
