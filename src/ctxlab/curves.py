@@ -74,16 +74,20 @@ def plot(data: dict[str, Any], path: Path, title: str) -> None:
     fig = Figure(figsize=(6.4, 4.2))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for line in data["lines"]:
+    for i, line in enumerate(data["lines"]):
+        color = f"C{i % 10}"  # one colour a condition, flat references included
         if "points" in line:
             ax.plot(
                 [p[0] + shift for p in line["points"]],
                 [p[1] for p in line["points"]],
                 marker="o",
                 label=line["label"],
+                color=color,
             )
         else:
-            ax.axhline(line["flat"], linestyle="--", linewidth=1.2, label=line["label"], color=None)
+            ax.axhline(
+                line["flat"], linestyle="--", linewidth=1.2, label=line["label"], color=color
+            )
     ax.set_xticks([x + shift for x in xs])
     ax.set_xlabel(AXES[axis])
     ax.set_ylabel(f"{metric} (%)")
