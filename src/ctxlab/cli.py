@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -227,7 +228,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ctxlab.report import build_report
 
     run_dir = Path(args.run_dir)
-    if (run_dir / "oak.json").is_file():
+    results = run_dir / "results.json"
+    if results.is_file() and json.loads(results.read_text(encoding="utf-8")).get("task") == "rag":
+        from ctxlab.rag.report import build_rag_report
+
+        print(f"report: {build_rag_report(run_dir)}")
+    elif (run_dir / "oak.json").is_file():
         from ctxlab.oak_report import build_oak_report
 
         print(f"report: {build_oak_report(run_dir)}")
