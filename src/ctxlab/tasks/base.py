@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -111,41 +111,50 @@ def write_jsonl(path: str | Path, examples: Iterable[Example]) -> Path:
     return path
 
 
-def read_jsonl(path: str | Path) -> list[Example]:
-    """Read an examples file; a corrupt or incomplete line names the file, line and fix."""
-    path = Path(path)
-    if not path.is_file():
-        raise CtxlabError(f"data file {path} does not exist: pass a .jsonl file from `ctxlab data`")
-    opener = gzip.open if path.suffix == ".gz" else open
-    examples = []
+def json_lines(
+    path: Path, what: str, hint: str = "", noun: str = "records"
+) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) of each non-empty line of a jsonl(.gz) file; a line that is
+    not JSON (followed by `hint`), or a file without any line, fails naming the file (and line)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    empty = True
     with opener(path, "rt", encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                raw = json.loads(line)
             except json.JSONDecodeError as err:
-                raise CtxlabError(
-                    f"{path}:{number} is not valid JSON ({err.msg}): fix or delete "
-                    "that line, or regenerate the file with `ctxlab data`"
-                ) from None
-            missing = (
-                [k for k in ("id", "task", "input", "answers") if k not in record]
-                if isinstance(record, dict)
-                else ["id", "task", "input", "answers"]
+                raise CtxlabError(f"{path}:{number} is not valid JSON ({err.msg}){hint}") from None
+            empty = False
+            yield number, raw
+    if empty:
+        raise CtxlabError(f"{what} file {path} holds no {noun}")
+
+
+def read_jsonl(path: str | Path) -> list[Example]:
+    """Read an examples file; a corrupt or incomplete line names the file, line and fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise CtxlabError(f"data file {path} does not exist: pass a .jsonl file from `ctxlab data`")
+    examples = []
+    hint = ": fix or delete that line, or regenerate the file with `ctxlab data`"
+    for number, record in json_lines(path, "data", hint, noun="examples"):
+        missing = (
+            [k for k in ("id", "task", "input", "answers") if k not in record]
+            if isinstance(record, dict)
+            else ["id", "task", "input", "answers"]
+        )
+        if missing:
+            raise CtxlabError(
+                f"{path}:{number} lacks the fields {missing}: each line needs "
+                "id, task, input and answers (see `ctxlab data`)"
             )
-            if missing:
-                raise CtxlabError(
-                    f"{path}:{number} lacks the fields {missing}: each line needs "
-                    "id, task, input and answers (see `ctxlab data`)"
-                )
-            answers = record["answers"]
-            if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-                raise CtxlabError(
-                    f"{path}:{number}: 'answers' must be a list of strings, got {answers!r}"
-                )
-            known = {k: record[k] for k in Example.__dataclass_fields__ if k in record}
-            examples.append(Example(**known))
-    if not examples:
-        raise CtxlabError(f"data file {path} holds no examples")
+        answers = record["answers"]
+        if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+            raise CtxlabError(
+                f"{path}:{number}: 'answers' must be a list of strings, got {answers!r}"
+            )
+        known = {k: record[k] for k in Example.__dataclass_fields__ if k in record}
+        examples.append(Example(**known))
     return examples

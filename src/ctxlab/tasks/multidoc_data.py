@@ -9,12 +9,9 @@ embedding ("hard"), and never contain an answer string (compared after SQuAD nor
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import random
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any, Literal
 
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import normalize_answer
+from ctxlab.tasks.base import json_lines
 
 Pool = Literal["all", "train", "val", "test"]
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -81,25 +79,6 @@ def load_records(path: str | Path) -> list[Record]:
         )
     stat = path.stat()
     return list(_read_records(path.resolve(), stat.st_mtime_ns, stat.st_size))
-
-
-def json_lines(path: Path, what: str) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON) of each non-empty line of a jsonl(.gz) file; a line that is
-    not JSON, or a file without any line, fails naming the file (and line)."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    empty = True
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CtxlabError(f"{path}:{number} is not valid JSON ({err.msg})") from None
-            empty = False
-            yield number, raw
-    if empty:
-        raise CtxlabError(f"{what} file {path} holds no records")
 
 
 @lru_cache(maxsize=4)

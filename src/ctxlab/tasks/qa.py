@@ -9,8 +9,6 @@ optional `title`. Scored with RULER's `string_match_part`, as RULER scores its Q
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 from functools import cached_property
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Literal
 
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import string_match_part
-from ctxlab.tasks.base import Example, Task, register
+from ctxlab.tasks.base import Example, Task, json_lines, register
 from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units
 
 # RULER's QA template and answer prefix (scripts/data/synthetic/constants.py).
@@ -52,31 +50,22 @@ def load_records(path: str | Path) -> list[dict]:
             f"QA source file {path} does not exist: pass a jsonl(.gz) of records "
             "with question, answers and a passage (or lost-in-the-middle ctxs)"
         )
-    opener = gzip.open if path.suffix == ".gz" else open
     records = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                title, text = _passage(raw)
-                answers = raw["answers"]
-                if isinstance(answers, str):
-                    answers = [answers]
-                records.append(
-                    {
-                        "question": raw["question"],
-                        "answers": list(answers),
-                        "title": title,
-                        "text": text,
-                    }
-                )
-            except (json.JSONDecodeError, KeyError, TypeError, IndexError) as err:
-                raise CtxlabError(
-                    f"{path}:{number} is not a QA record ({type(err).__name__}: {err}): each line "
-                    "needs question, answers, and passage/context/text or ctxs[].text"
-                ) from None
+    need = ": each line needs question, answers, and passage/context/text or ctxs[].text"
+    for number, raw in json_lines(path, "QA source", need):
+        try:
+            title, text = _passage(raw)
+            answers = raw["answers"]
+            if isinstance(answers, str):
+                answers = [answers]
+            question = raw["question"]
+            records.append(
+                {"question": question, "answers": list(answers), "title": title, "text": text}
+            )
+        except (KeyError, TypeError, IndexError) as err:
+            raise CtxlabError(
+                f"{path}:{number} is not a QA record ({type(err).__name__}: {err}){need}"
+            ) from None
     if len(records) < 2:
         raise CtxlabError(f"{path} needs at least 2 records (others serve as distractors)")
     return records
