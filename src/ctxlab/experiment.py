@@ -89,6 +89,20 @@ def make_splits(
     return data
 
 
+def train_on_splits(config: ExperimentConfig, task: Task, data: dict[str, list], out_dir):
+    """`training` settings on the train split, validated on val, into `out_dir`."""
+    return train(
+        config.training,
+        config.model.name,
+        data["train"],
+        data["val"],
+        task,
+        out_dir,
+        trust_remote_code=config.model.trust_remote_code,
+        progress=config.eval.progress,
+    )
+
+
 def _eval_dir(config: ExperimentConfig, task: Task, examples, loaded, run: RunDir, part: str):
     out = run.path / part
     out.mkdir()
@@ -163,16 +177,7 @@ def run_experiment(config: ExperimentConfig) -> dict[str, Any]:
         timings["baseline_s"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        trained = train(
-            config.training,
-            config.model.name,
-            data["train"],
-            data["val"],
-            task,
-            run.path / "train",
-            trust_remote_code=config.model.trust_remote_code,
-            progress=config.eval.progress,
-        )
+        trained = train_on_splits(config, task, data, run.path / "train")
         timings["train_s"] = time.perf_counter() - start
         run.log(f"trained: {trained.summary}")
 

@@ -24,7 +24,7 @@ from rich.console import Console
 
 from ctxlab.config import Config
 from ctxlab.errors import CtxlabError
-from ctxlab.experiment import ExperimentConfig, _eval_dir, make_splits
+from ctxlab.experiment import ExperimentConfig, _eval_dir, make_splits, train_on_splits
 from ctxlab.tasks.base import Example, Task, get_task_class
 from ctxlab.training.dpo import DPOSettings
 from ctxlab.training.pairs import ScoreWeights
@@ -228,7 +228,6 @@ def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
     from ctxlab.tasks.base import write_jsonl
     from ctxlab.tracking import RunDir, write_json
     from ctxlab.tracking import write_jsonl as write_records
-    from ctxlab.training import train
     from ctxlab.training.dpo import dpo_train
 
     task = make_task(config)
@@ -258,16 +257,7 @@ def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
         policy = base
         if oak.sft:
             start = time.perf_counter()
-            result = train(
-                config.training,
-                config.model.name,
-                data["train"],
-                data["val"],
-                task,
-                run.path / "sft",
-                trust_remote_code=config.model.trust_remote_code,
-                progress=config.eval.progress,
-            )
+            result = train_on_splits(config, task, data, run.path / "sft")
             adapter = result.final_dir
             timings["sft_s"] = time.perf_counter() - start
             say(f"SFT on gold proofs: {result.summary['steps']} steps, {timings['sft_s']:.0f} s")
