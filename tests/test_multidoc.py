@@ -202,9 +202,9 @@ def test_evidence_sentence_and_final_answer():
     )
     assert evidence_sentence(text, ("London",)) is None
     assert (
-        final_answer('Supporting document: [2]\nQuote: "x"\nAnswer: Paris\nmore') == "Paris\nmore"
+        final_answer('Document [2](Title: t)\nQuote: "x"\nAnswer: Paris\nmore') == "Paris\nmore"
     )
-    assert final_answer("Paris") == "Paris"
+    assert final_answer("Document [1](Title: Paris) Paris is big.") == ""
 
 
 @needs_data
@@ -215,7 +215,7 @@ def test_scratchpad_target_and_last_answer_only():
     example = task.generate()[0]
     target = training_target(task, example, "scratchpad")
     lines = target.split("\n")
-    assert lines[0] == f"Supporting document: [5] (Title: {example.meta['gold_title']})"
+    assert lines[0] == f"Document [5](Title: {example.meta['gold_title']})"
     assert (
         lines[1] == f'Quote: "{example.meta["evidence"]}"'
         and example.meta["evidence"] in example.input

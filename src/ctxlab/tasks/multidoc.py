@@ -78,9 +78,9 @@ def render_prompt(question: str, documents: Sequence[tuple[str, str]], template:
 
 def final_answer(prediction: str) -> str:
     """The text after the last "Answer:" of a scratchpad prediction (what `--last-answer-only`
-    scores); the whole prediction when it has no such line."""
+    scores); empty when it has none, so a copied document on line 1 earns nothing."""
     _, marker, tail = prediction.rpartition(ANSWER_MARKER)
-    return tail.lstrip() if marker else prediction
+    return tail.lstrip() if marker else ""
 
 
 class MultidocConfig(TaskConfig):
@@ -281,7 +281,9 @@ class MultidocTask(Task):
         )
 
     def scratchpad_target(self, example: Example) -> str:
-        """Name the supporting document, quote its sentence holding the answer, then answer."""
+        """Name the supporting document, quote its sentence holding the answer, then answer.
+        The first line is the document's own header as the prompt renders it, so a small model's
+        habit of copying a document becomes the first step of the format rather than a fight."""
         meta = example.meta
         if meta.get("gold_position") is None:
             raise CtxlabError(
@@ -289,7 +291,7 @@ class MultidocTask(Task):
                 "built, use --method sft"
             )
         lines = [
-            f"Supporting document: [{meta['gold_position'] + 1}] (Title: {meta['gold_title']})"
+            f"Document [{meta['gold_position'] + 1}](Title: {meta['gold_title']})"
         ]
         if meta.get("evidence"):
             lines.append(f'Quote: "{meta["evidence"]}"')
