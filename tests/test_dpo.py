@@ -3,6 +3,7 @@ report, and refusals of bad input."""
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
@@ -14,6 +15,7 @@ from ctxlab.tasks.base import get_task_class
 from ctxlab.training.dpo import DPOSettings, dpo_train, pair_records
 from ctxlab.training.pairs import Candidate, Pair, build_pairs, trace_score
 
+FOLIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "folio" / "folio-validation.jsonl"
 PROMPTS = ["Name a color.", "Tell me one fact about cats."]
 
 
@@ -79,12 +81,12 @@ def test_pairs_need_a_meaningful_gap(prontoqa):
     task, example = prontoqa
     wrong_label = example.target.rsplit("\n", 1)[0] + "\nConclusion: UNKNOWN"
 
-    def pairs_of(texts_, solver):
+    def pairs_of(texts_, solver, improve=None):
         candidates = []
         for text in texts_:
             scores = task.score(text, example)
             candidates.append(Candidate(text, scores, trace_score(scores, solver)))
-        return build_pairs(example.id, "PROMPT", candidates, min_gap=0.25, max_pairs=3)
+        return build_pairs(example.id, "PROMPT", candidates, 0.25, 3, improve)
 
     # Only the solver prefers the gold proof over one that skips a hop to the right label.
     (pair,) = pairs_of([mutated(example.target), example.target], solver=True)
@@ -95,6 +97,11 @@ def test_pairs_need_a_meaningful_gap(prontoqa):
     for solver in (True, False):
         (pair,) = pairs_of([example.target, wrong_label, example.target], solver)
         assert (pair.chosen, pair.rejected) == (example.target, wrong_label)
+    # Requiring a step gain drops the label-only pair and keeps the one with more valid steps.
+    texts = [example.target, wrong_label, mutated(example.target)]
+    assert pairs_of(texts[:2], True, "step_validity") == []
+    (pair,) = pairs_of(texts, True, "step_validity")
+    assert (pair.chosen, pair.rejected) == (example.target, mutated(example.target))
     values = [Candidate(str(v), {}, v) for v in (1.0, 0.9, 0.3, 0.0)]
     assert [(p.chosen, p.rejected) for p in build_pairs("x", "P", values, 0.5, 5)] == [
         ("1.0", "0.0"),
@@ -213,3 +220,47 @@ def test_report_from_run_files(tmp_path):
     assert "s1: bad" in text and (tmp_path / "oak_curves.png").stat().st_size > 1000
     with pytest.raises(CtxlabError, match="oak.json"):
         build_oak_report(tmp_path / "iter_1")
+
+
+@pytest.mark.skipif(not FOLIO.is_file(), reason="shared FOLIO data not present")
+def test_logic_oak_loop_end_to_end(tmp_path):
+    """The whole OaK loop at toy size: SFT, one sampled-verified-paired DPO round, held-out and
+    FOLIO transfer evaluation each round, oak.json and the report."""
+    from ctxlab.experiment import load_experiment, run_experiment
+
+    sets = [
+        f"run.runs_dir={tmp_path}",
+        "task.hops=[1]",
+        "splits={train: 4, val: 1, test: 2}",
+        "training.max_steps=10",
+        "training.batch_size=2",
+        "training.learning_rate=0.003",
+        "eval.max_new_tokens=48",
+        "oak.iterations=1",
+        "oak.samples_per_problem=4",
+        "oak.problems_per_iteration=null",
+        "oak.min_gap=0.05",
+        "oak.test_task={hops: [1]}",
+        "oak.eval_task=folio",
+        f"oak.transfer.data={FOLIO}",
+        "oak.transfer.num_samples=2",
+        "oak.dpo.max_steps=1",
+        "oak.dpo.measure_pair_loss=false",
+    ]
+    summary = run_experiment(load_experiment("logic-oak", sets))
+    run = Path(summary["run_dir"])
+    rows = summary["iterations"]
+    assert [r["stage"] for r in rows] == ["sft", "dpo 1"]
+    assert rows[1]["samples"] == 4 * 4 and all(r["transfer"]["task"] == "folio" for r in rows)
+    samples = [json.loads(x) for x in (run / "iter_1" / "samples.jsonl").read_text().splitlines()]
+    scores = {(s["id"], s["prediction"]): s for s in samples}
+    pairs = [json.loads(x) for x in (run / "iter_1" / "pairs.jsonl").read_text().splitlines()]
+    assert rows[1]["pairs"] == len(pairs)
+    for p in pairs:  # every pair: a real gap and more valid steps on the chosen side
+        chosen, rejected = scores[(p["id"], p["chosen"])], scores[(p["id"], p["rejected"])]
+        assert chosen["value"] - rejected["value"] >= 0.05
+        assert chosen["scores"]["step_validity"] > rejected["scores"]["step_validity"]
+    assert pairs and rows[1]["dpo"]["steps"] == 1
+    for split in ("eval", "transfer"):
+        assert (run / "iter_1" / split / "results.json").is_file()
+    assert "| 1 | dpo 1 |" in (run / "report.md").read_text()

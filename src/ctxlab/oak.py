@@ -57,6 +57,8 @@ class OakConfig(BaseModel):
     sample_seed: int = 0
     problems_per_iteration: int | None = Field(None, ge=1)
     min_gap: float = Field(0.25, gt=0, le=1)
+    # With the solver, a pair's chosen proof must have more valid steps than its rejected one.
+    require_step_gain: bool = True
     max_pairs_per_problem: int = Field(2, ge=1)
     weights: ScoreWeights = ScoreWeights()
     test_task: dict[str, Any] = {"hops": [3]}
@@ -181,7 +183,10 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
                 }
             )
         prompt = render_prompt(policy.tokenizer, request.messages, request.assistant_prefix)
-        pairs += build_pairs(example.id, prompt, candidates, oak.min_gap, oak.max_pairs_per_problem)
+        improve = "step_validity" if oak.solver and oak.require_step_gain else None
+        pairs += build_pairs(
+            example.id, prompt, candidates, oak.min_gap, oak.max_pairs_per_problem, improve
+        )
     n = max(len(records), 1)
     stats = {
         "problems": len(problems),

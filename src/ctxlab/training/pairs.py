@@ -5,7 +5,9 @@ with the solver, a weighted mean of step validity, label correctness and full-pr
 a proof with the right label but an invalid step ranks below a fully valid one; without it
 (`--no-solver`, the answer-only ablation) the label alone. Pairs join a high-scoring and a
 low-scoring sample of the same problem only when their scores differ by at least `min_gap`, so
-near-ties (noise) teach nothing.
+near-ties (noise) teach nothing. With `improve="step_validity"` the chosen proof must also have
+more valid steps than the rejected one: a pair that differs only in its label teaches the label
+prior (what the answer-only ablation measures), not valid reasoning.
 """
 
 from __future__ import annotations
@@ -79,10 +81,12 @@ def build_pairs(
     candidates: list[Candidate],
     min_gap: float,
     max_pairs: int = 2,
+    improve: str | None = None,
 ) -> list[Pair]:
-    """Pair the best remaining sample with the worst remaining one while their gap is at least
-    `min_gap`, up to `max_pairs` pairs. Identical texts count once (the best score kept), so a
-    pair never prefers a text over itself. `candidates[i].value` must hold the trace score."""
+    """Pair the best remaining sample with the worst remaining one it beats by at least `min_gap`
+    (and, with `improve`, on that score too), up to `max_pairs` pairs, each sample used once.
+    Identical texts count once (the best score kept), so a pair never prefers a text over
+    itself. `candidates[i].value` must hold the trace score."""
     if not 0 < min_gap <= 1:
         raise CtxlabError(f"oak.min_gap must be in (0, 1], got {min_gap}")
     unique: dict[str, Candidate] = {}
@@ -91,11 +95,21 @@ def build_pairs(
             unique[c.text] = c
     ranked = sorted(unique.values(), key=lambda c: -c.value)  # stable: sample order breaks ties
     pairs: list[Pair] = []
-    lo, hi = 0, len(ranked) - 1
-    while lo < hi and len(pairs) < max_pairs:
-        best, worst = ranked[lo], ranked[hi]
-        if best.value - worst.value < min_gap:
+    used: set[int] = set()
+    for i, best in enumerate(ranked):
+        if len(pairs) >= max_pairs:
             break
-        pairs.append(Pair(example_id, prompt, best.text, worst.text, best.value, worst.value))
-        lo, hi = lo + 1, hi - 1
+        if i in used:
+            continue
+        for j in range(len(ranked) - 1, i, -1):
+            worst = ranked[j]
+            if best.value - worst.value < min_gap:
+                break  # every remaining candidate is closer still
+            if j in used or (
+                improve and best.scores.get(improve, 0.0) <= worst.scores.get(improve, 0.0)
+            ):
+                continue
+            pairs.append(Pair(example_id, prompt, best.text, worst.text, best.value, worst.value))
+            used.update((i, j))
+            break
     return pairs
