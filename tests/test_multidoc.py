@@ -201,9 +201,7 @@ def test_evidence_sentence_and_final_answer():
         "Gustave Eiffel",
     )
     assert evidence_sentence(text, ("London",)) is None
-    assert (
-        final_answer('Document [2](Title: t)\nQuote: "x"\nAnswer: Paris\nmore') == "Paris\nmore"
-    )
+    assert final_answer('Document [2](Title: t)\nQuote: "x"\nAnswer: Paris\nmore') == "Paris\nmore"
     assert final_answer("Document [1](Title: Paris) Paris is big.") == ""
 
 

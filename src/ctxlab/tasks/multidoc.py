@@ -290,9 +290,7 @@ class MultidocTask(Task):
                 f"example {example.id} has no documents (closed-book): no scratchpad can be "
                 "built, use --method sft"
             )
-        lines = [
-            f"Document [{meta['gold_position'] + 1}](Title: {meta['gold_title']})"
-        ]
+        lines = [f"Document [{meta['gold_position'] + 1}](Title: {meta['gold_title']})"]
         if meta.get("evidence"):
             lines.append(f'Quote: "{meta["evidence"]}"')
         return "\n".join(lines + [f"{ANSWER_MARKER} {self.target(example)}"])
