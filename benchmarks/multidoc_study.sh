@@ -12,7 +12,7 @@
 set -euo pipefail
 OUT=${1:-runs/multidoc-study}
 TEST=${2:-100}
-TRAIN=${3:-120}
+TRAIN=${3:-200}
 DATA=${DATA:-../shared/data/lost_in_the_middle/nq-open-oracle.jsonl.gz}
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${OMP_NUM_THREADS:-1}
 CTX=".venv/bin/ctxlab"
