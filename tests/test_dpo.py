@@ -231,6 +231,7 @@ def test_logic_oak_loop_end_to_end(tmp_path):
     sets = [
         f"run.runs_dir={tmp_path}",
         "task.hops=[1]",
+        "task.distractors=1",
         "splits={train: 4, val: 1, test: 2}",
         "training.max_steps=10",
         "training.batch_size=2",
