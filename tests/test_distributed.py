@@ -25,15 +25,18 @@ SCRIPT = textwrap.dedent(
     from ctxlab.tasks.niah import NiahConfig
     from ctxlab.training import TrainConfig, train
 
+    def report(line):  # one file per rank: two processes' stdout can interleave mid-line
+        with open(f"{sys.argv[1]}.rank{os.environ.get('RANK')}.txt", "a") as f:
+            print(line, file=f)
+
     class Report(TrainerCallback):
         def on_train_end(self, args, state, control, model=None, **kwargs):
             for log in state.log_history:
                 if "loss" in log:
-                    print(f"RANK{args.process_index} step {log['step']} loss {log['loss']:.6f}",
-                          flush=True)
+                    report(f"RANK{args.process_index} step {log['step']} loss {log['loss']:.6f}")
             total = sum(p.detach().double().sum().item() for p in model.parameters()
                         if p.requires_grad)
-            print(f"PARAMS{args.process_index} {total:.12e}", flush=True)
+            report(f"PARAMS{args.process_index} {total:.12e}")
 
     examples = generate_data(variants="niah_single_1", lengths=256, num_samples=8, progress=False)
     val = generate_data(variants="niah_single_1", lengths=256, num_samples=2, seed=1)
@@ -41,7 +44,7 @@ SCRIPT = textwrap.dedent(
     config = TrainConfig(max_steps=3, batch_size=2, logging_steps=1, eval_steps=3, save_steps=3,
                          bf16=False)
     result = train(config, "smollm2-135m", examples, val, task, sys.argv[1], callbacks=[Report()])
-    print(f"DONE{os.environ.get('RANK')} processes {result.summary['num_processes']}", flush=True)
+    report(f"DONE{os.environ.get('RANK')} processes {result.summary['num_processes']}")
     """
 )
 
@@ -77,14 +80,15 @@ def test_two_cpu_processes_train_one_model(tmp_path):
     ]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    reports = "".join((tmp_path / f"out.rank{r}.txt").read_text() for r in (0, 1))
     losses: dict[int, dict[int, float]] = {0: {}, 1: {}}
-    for rank, step, loss in re.findall(r"RANK(\d) step (\d+) loss ([\d.]+)", proc.stdout):
+    for rank, step, loss in re.findall(r"RANK(\d) step (\d+) loss ([\d.]+)", reports):
         losses[int(rank)][int(step)] = float(loss)
     assert sorted(losses[0]) == [1, 2, 3]
     assert losses[0] == losses[1]  # the ranks train one model (losses are all-reduced)
-    params = dict(re.findall(r"PARAMS(\d) (\S+)", proc.stdout))
+    params = dict(re.findall(r"PARAMS(\d) (\S+)", reports))
     assert params["0"] == params["1"]  # identical adapter weights after training
-    assert "DONE0 processes 2" in proc.stdout and "DONE1 processes 2" in proc.stdout
+    assert "DONE0 processes 2" in reports and "DONE1 processes 2" in reports
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in lines if "loss" in m] == [1, 2, 3]  # written once, by rank 0
     assert (out / "final").is_dir() and (out / "summary.json").is_file()
