@@ -164,6 +164,7 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
         progress=config.eval.progress,
         description=f"round {round_}: sampling",
     )
+    improve = "step_validity" if oak.solver and oak.require_step_gain else None
     records, pairs = [], []
     for example, request, samples in zip(problems, requests, outputs):
         candidates = []
@@ -183,7 +184,6 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
                 }
             )
         prompt = render_prompt(policy.tokenizer, request.messages, request.assistant_prefix)
-        improve = "step_validity" if oak.solver and oak.require_step_gain else None
         pairs += build_pairs(
             example.id, prompt, candidates, oak.min_gap, oak.max_pairs_per_problem, improve
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.index import Chunk
 from ctxlab.rag.splitters import Encode, SplitterConfig, split_text
-from ctxlab.tasks.multidoc_data import json_lines
+from ctxlab.tasks.base import json_lines
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".text")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")

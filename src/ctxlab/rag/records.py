@@ -10,7 +10,8 @@ from pathlib import Path
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.documents import passages_of
 from ctxlab.rag.index import Chunk
-from ctxlab.tasks.multidoc_data import json_lines, partition
+from ctxlab.tasks.base import answer_list, json_lines
+from ctxlab.tasks.multidoc_data import is_gold, partition
 
 POOLS = ("all", "train", "val", "test")
 
@@ -39,24 +40,19 @@ def load_qa_records(path: str | Path) -> tuple[list[QARecord], list[Chunk]]:
         )
     records: list[QARecord] = []
     pool: dict[tuple[str, str], int] = {}
+    need = ": each line needs question, answers and ctxs (or text/passage/context)"
     for number, raw in json_lines(path, "data"):
         try:
             passages = [(p["title"], p["text"]) for p in passages_of(raw)]
-            answers = raw["answers"]
             question = raw["question"]
-        except (KeyError, TypeError) as err:
+            answers = answer_list(raw)
+        except KeyError as err:
             raise CtxlabError(
-                f"{path}:{number} is not a QA record (missing or bad {err}): each line needs "
-                "question, answers and ctxs (or text/passage/context)"
+                f"{path}:{number} is not a QA record (missing or bad {err}){need}"
             ) from None
-        answers = [answers] if isinstance(answers, str) else answers
-        if not (
-            isinstance(answers, list) and answers and all(isinstance(a, str) and a for a in answers)
-        ):
-            raise CtxlabError(
-                f"{path}:{number}: 'answers' must be a non-empty list of strings, got {answers!r}"
-            )
-        flags = [str(c.get("isgold", "")).lower() == "true" for c in raw.get("ctxs") or []]
+        except TypeError as err:
+            raise CtxlabError(f"{path}:{number} is not a QA record ({err}){need}") from None
+        flags = [is_gold(c) for c in raw.get("ctxs") or []]
         gold = [p for p, flag in zip(passages, flags) if flag] or passages[:1]
         records.append(QARecord(f"q{len(records):05d}", str(question), answers, gold))
         for passage in passages:

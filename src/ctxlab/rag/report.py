@@ -15,6 +15,7 @@ from typing import Any
 
 from ctxlab.errors import CtxlabError
 from ctxlab.report import load_json, markdown_table
+from ctxlab.tasks.base import json_lines
 from ctxlab.tracking import write_atomic
 
 
@@ -80,10 +81,7 @@ def plot_accuracy(results: dict[str, Any], path: Path) -> None:
 
 def _answered_ids(run_dir: Path) -> set[str]:
     path = run_dir / "predictions.jsonl"
-    if not path.is_file():
-        return set()
-    with path.open(encoding="utf-8") as f:
-        return {json.loads(line)["id"] for line in f if line.strip()}
+    return {raw["id"] for _, raw in json_lines(path, "predictions")} if path.is_file() else set()
 
 
 def combine_runs(run_dirs: list[str | Path], out: str | Path) -> Path:

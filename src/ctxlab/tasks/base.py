@@ -99,6 +99,17 @@ def get_task_class(name: str) -> type[Task]:
     return TASKS[name]
 
 
+def answer_list(raw: dict) -> list[str]:
+    """A record's accepted answers as a non-empty list of strings (a lone string is promoted);
+    KeyError when the record has none, TypeError when they are not strings."""
+    answers = raw["answers"]
+    answers = [answers] if isinstance(answers, str) else answers
+    strings = isinstance(answers, list) and all(isinstance(a, str) and a for a in answers)
+    if not (strings and answers):
+        raise TypeError(f"'answers' must be a non-empty list of strings, got {answers!r}")
+    return list(answers)
+
+
 def write_jsonl(path: str | Path, examples: Iterable[Example]) -> Path:
     """Write atomically: a crash leaves no half-written file."""
     path = Path(path)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import normalize_answer
-from ctxlab.tasks.base import json_lines
+from ctxlab.tasks.base import answer_list, json_lines
 
 Pool = Literal["all", "train", "val", "test"]
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -45,22 +45,20 @@ class Record:
         return self.docs[self.gold]
 
 
-def _is_gold(ctx: dict) -> bool:
+def is_gold(ctx: dict) -> bool:
+    """The lost-in-the-middle `isgold` flag (a bool or the string "true")."""
     return str(ctx.get("isgold", "")).lower() == "true"
 
 
 def _record(raw: dict) -> Record:
     """A record from a lost-in-the-middle line or a flat question/answers/passage line."""
-    answers = raw["answers"]
-    answers = [answers] if isinstance(answers, str) else list(answers)
-    if not answers or not all(isinstance(a, str) for a in answers):
-        raise TypeError("'answers' must be a non-empty list of strings")
+    answers = answer_list(raw)
     if "ctxs" in raw:
         ctxs = raw["ctxs"]
         if not ctxs:
             raise IndexError("'ctxs' is empty")
         docs = tuple(Doc(c.get("title", ""), c["text"]) for c in ctxs)
-        golds = [i for i, c in enumerate(ctxs) if _is_gold(c)]
+        golds = [i for i, c in enumerate(ctxs) if is_gold(c)]
         gold = golds[0] if golds else 0
     else:
         text = next(raw[k] for k in ("passage", "context", "text") if isinstance(raw.get(k), str))

@@ -16,7 +16,7 @@ from typing import Literal
 
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import string_match_part
-from ctxlab.tasks.base import Example, Task, json_lines, register
+from ctxlab.tasks.base import Example, Task, answer_list, json_lines, register
 from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units
 
 # RULER's QA template and answer prefix (scripts/data/synthetic/constants.py).
@@ -55,12 +55,9 @@ def load_records(path: str | Path) -> list[dict]:
     for number, raw in json_lines(path, "QA source", need):
         try:
             title, text = _passage(raw)
-            answers = raw["answers"]
-            if isinstance(answers, str):
-                answers = [answers]
             question = raw["question"]
             records.append(
-                {"question": question, "answers": list(answers), "title": title, "text": text}
+                {"question": question, "answers": answer_list(raw), "title": title, "text": text}
             )
         except (KeyError, TypeError, IndexError) as err:
             raise CtxlabError(
