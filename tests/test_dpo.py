@@ -154,6 +154,22 @@ def test_dpo_round_moves_the_adapter_and_lowers_the_loss(tokenizer, tmp_path):
     assert (tmp_path / "r2" / second.summary["init_from"]).resolve() == first.final_dir.resolve()
 
 
+def test_dpo_with_the_chosen_nll_term(tokenizer, tmp_path):
+    """["sigmoid", "sft"] (RPO): the loss starts above DPO's ln 2 by the chosen proofs' NLL."""
+    tok, _ = tokenizer
+    assert DPOSettings(loss_type="ipo").loss_type == ["ipo"]
+    with pytest.raises(ValueError, match="one weight per type"):
+        DPOSettings(loss_type=["sigmoid", "sft"], loss_weights=[1.0])
+    settings = DPOSettings(
+        learning_rate=1e-3, max_steps=2, batch_size=2, loss_type=["sigmoid", "sft"]
+    )
+    s = dpo_train(settings, "smollm2-135m", tiny_pairs(tok), tmp_path / "r", peft="lora_r8_a16_qv")
+    s = s.summary
+    assert s["first_loss"] > math.log(2) + 0.5  # ln 2 + the NLL of the chosen completions
+    assert s["initial_pair_loss"] is None and s["final_pair_loss"] < s["first_loss"]
+    assert s["final_pair_reward_accuracy"] is not None
+
+
 def test_dpo_refuses_bad_input(tmp_path):
     with pytest.raises(CtxlabError, match="no preference pairs"):
         dpo_train(DPOSettings(), "smollm2-135m", [], tmp_path / "x")
@@ -177,6 +193,13 @@ def test_oak_preset_refuses_a_task_without_a_solver(tmp_path):
         load_experiment("logic-oak", ["oak.min_gapp=0.3"])
     with pytest.raises(CtxlabError, match="iterations"):
         load_experiment("logic-oak", ["oak.iterations=-1"])
+    for sets, match in (
+        ([f"oak.sft_from={tmp_path}", "oak.sft=false"], "--no-sft"),
+        ([f"oak.sft_from={tmp_path}"], "no adapter or model found"),
+    ):
+        with pytest.raises(CtxlabError, match=match):
+            run_experiment(load_experiment("logic-oak", [*sets, f"run.runs_dir={runs}"]))
+    assert not runs.exists()
 
 
 def test_report_from_run_files(tmp_path):
@@ -203,7 +226,13 @@ def test_report_from_run_files(tmp_path):
     summary = {
         "task": "prontoqa",
         "model": "m",
-        "oak": {"iterations": 1, "sft": True, "solver": True, "test_task": {"hops": [3]}},
+        "oak": {
+            "iterations": 1,
+            "sft": True,
+            "solver": True,
+            "test_task": {"hops": [3]},
+            "dpo": {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]},
+        },
         "num_train": 8,
         "num_test": 4,
         "iterations": rows,
@@ -217,6 +246,7 @@ def test_report_from_run_files(tmp_path):
     text = build_oak_report(tmp_path).read_text()
     assert "| 1 | dpo 1 | 6 | 0.500 | 50.0 | 55.0 | 25.0 | 0.610 | 1.0 |" in text
     assert "| 1 | 2 | 1 | 100.0 | 50.0 | 0.0 |" in text  # sampled proofs by hops
+    assert "DPO loss 1 sigmoid + 0.5 sft." in text
     assert "s1: bad" in text and (tmp_path / "oak_curves.png").stat().st_size > 1000
     with pytest.raises(CtxlabError, match="oak.json"):
         build_oak_report(tmp_path / "iter_1")
@@ -265,3 +295,8 @@ def test_logic_oak_loop_end_to_end(tmp_path):
     for split in ("eval", "transfer"):
         assert (run / "iter_1" / split / "results.json").is_file()
     assert "| 1 | dpo 1 |" in (run / "report.md").read_text()
+    # A second run starting from this run's SFT adapter scores the same SFT model.
+    again = [*sets, f"oak.sft_from={run / 'sft'}", "oak.iterations=0", "oak.eval_task=null"]
+    reused = run_experiment(load_experiment("logic-oak", again))
+    assert reused["iterations"][0]["test"] == rows[0]["test"]
+    assert not (Path(reused["run_dir"]) / "sft").exists()

@@ -28,6 +28,7 @@ from ctxlab.experiment import ExperimentConfig, _eval_dir, make_splits, train_on
 from ctxlab.tasks.base import Example, Task, get_task_class
 from ctxlab.training.dpo import DPOSettings
 from ctxlab.training.pairs import ScoreWeights
+from ctxlab.training.trainer import resolve_init
 
 console = Console(stderr=True)
 
@@ -50,6 +51,9 @@ class OakConfig(BaseModel):
 
     iterations: int = Field(3, ge=0)
     sft: bool = True
+    # An earlier run's SFT adapter (its sft/ or sft/final/) to start from instead of training one,
+    # so DPO ablations share one SFT model; the preset must build the same splits.
+    sft_from: str | None = None
     solver: bool = True
     samples_per_problem: int = Field(4, ge=2)
     temperature: float = Field(0.8, gt=0)
@@ -90,6 +94,12 @@ def _check(config: OakExperimentConfig, task: Task) -> None:
         )
     if config.training.peft in ("none", "full"):
         raise CtxlabError("the OaK loop trains LoRA adapters: set training.peft to a lora_* preset")
+    if oak.sft_from is not None:
+        if not oak.sft:
+            raise CtxlabError("oak.sft_from starts from an SFT adapter, and --no-sft asks for none")
+        init_dir, _ = resolve_init(oak.sft_from)  # names the fix when nothing is there
+        if not (init_dir / "adapter_config.json").is_file():
+            raise CtxlabError(f"oak.sft_from {oak.sft_from}: not a LoRA adapter directory")
 
 
 def test_task(config: OakExperimentConfig, task: Task) -> Task:
@@ -260,7 +270,10 @@ def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
 
         adapter: Path | None = None
         policy = base
-        if oak.sft:
+        if oak.sft_from is not None:
+            adapter, _ = resolve_init(oak.sft_from)
+            say(f"SFT: starting from the adapter in {adapter}")
+        elif oak.sft:
             start = time.perf_counter()
             result = train_on_splits(config, task, data, run.path / "sft")
             adapter = result.final_dir

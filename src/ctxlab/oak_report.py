@@ -80,6 +80,16 @@ def _iteration_table(rows: list[dict]) -> list[str]:
     return markdown_table(header, body)
 
 
+def _loss_name(dpo: dict) -> str:
+    """`sigmoid`, or `sigmoid + sft` (with weights when given): the objective of each round."""
+    types = dpo.get("loss_type") or ["sigmoid"]
+    types = [types] if isinstance(types, str) else types
+    weights = dpo.get("loss_weights")
+    if weights:
+        return " + ".join(f"{w:g} {t}" for w, t in zip(weights, types))
+    return " + ".join(types)
+
+
 def build_oak_report(run_dir: str | Path) -> Path:
     """Write report.md and oak_curves.png for an OaK run directory."""
     run_dir = Path(run_dir)
@@ -95,7 +105,8 @@ def build_oak_report(run_dir: str | Path) -> Path:
         f"preferences: {'solver verdicts' if oak.get('solver', True) else 'final label only'}"
         f" (--no-solver ablation: {'no' if oak.get('solver', True) else 'yes'}); "
         f"{oak.get('iterations')} DPO iterations, {oak.get('samples_per_problem')} samples per "
-        f"problem at temperature {oak.get('temperature')}, pair gap >= {oak.get('min_gap')}.",
+        f"problem at temperature {oak.get('temperature')}, pair gap >= {oak.get('min_gap')}, "
+        f"DPO loss {_loss_name(oak.get('dpo', {}))}.",
         f"Training problems: {summary['num_train']}; held-out test problems: "
         f"{summary['num_test']} ({oak.get('test_task')}). Total time: "
         f"{summary.get('timing', {}).get('total_s')} s.",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ctxlab.errors import CtxlabError
 from ctxlab.prompts import encode_prompt
@@ -37,7 +37,11 @@ class DPOSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     beta: float = Field(0.1, gt=0)
-    loss_type: str = "sigmoid"
+    # One TRL loss or several summed with `loss_weights`: ["sigmoid", "sft"] adds the chosen
+    # proofs' NLL to DPO (RPO, Pang et al. 2024), which keeps DPO from lowering the likelihood of
+    # the very proofs it prefers.
+    loss_type: list[str] = ["sigmoid"]
+    loss_weights: list[float] | None = None
     learning_rate: float = Field(5e-5, ge=0)
     epochs: float = Field(1.0, gt=0)
     max_steps: int = -1
@@ -49,6 +53,20 @@ class DPOSettings(BaseModel):
     logging_steps: int = Field(1, ge=1)
     bf16: bool | Literal["auto"] = False
     measure_pair_loss: bool = True
+
+    @field_validator("loss_type", mode="before")
+    @classmethod
+    def _one_or_many(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> DPOSettings:
+        if self.loss_weights is not None and len(self.loss_weights) != len(self.loss_type):
+            raise ValueError(
+                f"oak.dpo.loss_weights has {len(self.loss_weights)} weights for "
+                f"{len(self.loss_type)} loss types {self.loss_type}: give one weight per type"
+            )
+        return self
 
 
 @dataclass
@@ -111,7 +129,8 @@ def _dpo_args(settings: DPOSettings, out_dir: Path, seed: int, cuda: bool, measu
     return DPOConfig(
         output_dir=str(out_dir),
         beta=settings.beta,
-        loss_type=[settings.loss_type],
+        loss_type=list(settings.loss_type),
+        loss_weights=settings.loss_weights,
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.epochs,
         max_steps=settings.max_steps if settings.max_steps > 0 else -1,
@@ -200,9 +219,9 @@ def dpo_train(
     )
     trainer.remove_callback(PrinterCallback)
     output = trainer.train()
-    pair_loss = None
+    measured: dict[str, float] = {}
     if settings.measure_pair_loss:  # the trained policy against the reference, on its own pairs
-        pair_loss = trainer.evaluate(eval_dataset=dataset)["eval_loss"]
+        measured = trainer.evaluate(eval_dataset=dataset)
     _save_adapter(trainer.model, tokenizer, out_dir / "final")
     history = trainer.state.log_history
     # Relative to out_dir, so it still points right after a run directory is renamed into place.
@@ -216,8 +235,12 @@ def dpo_train(
         "first_loss": steps[0]["loss"] if steps else None,
         "final_loss": last.get("loss"),
         "mean_train_loss": output.training_loss,
-        "initial_pair_loss": math.log(2),  # the policy equals its reference before the round
-        "final_pair_loss": pair_loss,
+        # The policy equals its reference before the round: DPO's loss is ln 2 (plus the NLL
+        # when "sft" is among the losses, which has no such fixed start).
+        "initial_pair_loss": math.log(2) if settings.loss_type == ["sigmoid"] else None,
+        "final_pair_loss": measured.get("eval_loss"),
+        "final_pair_reward_accuracy": measured.get("eval_rewards/accuracies"),
+        "final_pair_reward_margin": measured.get("eval_rewards/margins"),
         "final_reward_accuracy": last.get("rewards/accuracies"),
         "final_reward_margin": last.get("rewards/margins"),
         "beta": settings.beta,
