@@ -13,7 +13,7 @@ from ctxlab.generation import GenerationRequest, Sampling, generate, sample
 from ctxlab.prompts import render_prompt
 from ctxlab.tasks.base import get_task_class
 from ctxlab.training.dpo import DPOSettings, dpo_train, pair_records
-from ctxlab.training.pairs import Candidate, Pair, build_pairs, trace_score
+from ctxlab.training.pairs import Candidate, Pair, build_pairs, step_pairs, trace_score
 
 FOLIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "folio" / "folio-validation.jsonl"
 PROMPTS = ["Name a color.", "Tell me one fact about cats."]
@@ -112,6 +112,29 @@ def test_pairs_need_a_meaningful_gap(prontoqa):
         build_pairs("x", "P", values, 0.0)
 
 
+def test_step_pairs_part_at_the_first_step_the_solver_tells_apart(prontoqa):
+    task, example = prontoqa
+    gold = example.target.splitlines()
+    wrong_cite = gold[0].replace("[", "[9, ")  # three references, one to a missing premise
+    late = "\n".join([gold[0], gold[1].replace("s1", "1"), *gold[2:]])  # step 2 cites a premise
+    proofs = [(t, task.step_verdicts(t, example)) for t in (example.target, late)]
+    proofs.append(("\n".join([wrong_cite, *gold[1:]]), task.step_verdicts(wrong_cite, example)))
+    assert [v for _, v in proofs[1][1]][:2] == [True, False]
+    pairs = step_pairs(example.id, "PROMPT", proofs, 5)
+    assert [(p.chosen, p.rejected) for p in pairs] == [
+        (f"{gold[0]}\n{gold[1]}", f"{gold[0]}\n{gold[1].replace('s1', '1')}"),
+        (gold[0], wrong_cite),
+    ]
+    assert all(not p.complete and p.chosen_score == 1.0 for p in pairs)
+    assert len(step_pairs(example.id, "PROMPT", proofs + proofs, 1)) == 1
+    # A proof whose steps are not one per line is left out rather than cut mid-step.
+    split = "\n".join([wrong_cite.replace(" Action", "\nAction"), *gold[1:]])
+    assert (
+        step_pairs(example.id, "P", [proofs[0], (split, task.step_verdicts(split, example))], 5)
+        == []
+    )
+
+
 def tiny_pairs(tokenizer) -> list[Pair]:
     prompt = render_prompt(tokenizer, [{"role": "user", "content": "Is Rex a wumpus? Say."}])
     return [
@@ -128,6 +151,9 @@ def test_pair_records_match_the_sft_layout(tokenizer):
     assert record["chosen_ids"][-1] == eot and record["rejected_ids"][-1] == eot
     assert tok.decode(record["prompt_ids"]) == pair.prompt
     assert tok.decode(record["chosen_ids"][:-1]) == pair.chosen
+    step = Pair("s", pair.prompt, "Rex is", "Rex was", 1.0, 0.0, complete=False)
+    (record,) = pair_records(tok, [step], 256)
+    assert tok.decode(record["chosen_ids"]) == "Rex is"  # mid-proof: no end-of-turn token
     with pytest.raises(CtxlabError, match="max_length"):
         pair_records(tok, [pair], 8)
 
@@ -271,6 +297,7 @@ def test_logic_oak_loop_end_to_end(tmp_path):
         "oak.samples_per_problem=4",
         "oak.problems_per_iteration=null",
         "oak.min_gap=0.05",
+        "oak.step_pairs_per_problem=2",
         "oak.test_task={hops: [1]}",
         "oak.eval_task=folio",
         f"oak.transfer.data={FOLIO}",
@@ -288,6 +315,10 @@ def test_logic_oak_loop_end_to_end(tmp_path):
     pairs = [json.loads(x) for x in (run / "iter_1" / "pairs.jsonl").read_text().splitlines()]
     assert rows[1]["pairs"] == len(pairs)
     for p in pairs:  # every pair: a real gap and more valid steps on the chosen side
+        if not p["complete"]:  # a step pair: each side is the start of one of the samples
+            mine = [s["prediction"] for s in samples if s["id"] == p["id"]]
+            assert all(any(t.startswith(p[side]) for t in mine) for side in ("chosen", "rejected"))
+            continue
         chosen, rejected = scores[(p["id"], p["chosen"])], scores[(p["id"], p["rejected"])]
         assert chosen["value"] - rejected["value"] >= 0.05
         assert chosen["scores"]["step_validity"] > rejected["scores"]["step_validity"]

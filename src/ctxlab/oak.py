@@ -64,6 +64,8 @@ class OakConfig(BaseModel):
     # With the solver, a pair's chosen proof must have more valid steps than its rejected one.
     require_step_gain: bool = True
     max_pairs_per_problem: int = Field(2, ge=1)
+    # With the solver, also up to this many step-level pairs per problem (`pairs.step_pairs`).
+    step_pairs_per_problem: int = Field(0, ge=0)
     weights: ScoreWeights = ScoreWeights()
     test_task: dict[str, Any] = {"hops": [3]}
     eval_task: str | None = None
@@ -94,6 +96,11 @@ def _check(config: OakExperimentConfig, task: Task) -> None:
         )
     if config.training.peft in ("none", "full"):
         raise CtxlabError("the OaK loop trains LoRA adapters: set training.peft to a lora_* preset")
+    if oak.solver and oak.step_pairs_per_problem and not hasattr(task, "step_verdicts"):
+        raise CtxlabError(
+            f"oak.step_pairs_per_problem needs per-step verdicts, which task {task.name!r} does "
+            "not give: set it to 0"
+        )
     if oak.sft_from is not None:
         if not oak.sft:
             raise CtxlabError("oak.sft_from starts from an SFT adapter, and --no-sft asks for none")
@@ -154,7 +161,7 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
     """Sample, verify and pair; returns (sample records, pairs, per-round statistics)."""
     from ctxlab.generation import GenerationRequest, Sampling, sample
     from ctxlab.prompts import render_prompt
-    from ctxlab.training.pairs import Candidate, build_pairs, trace_score
+    from ctxlab.training.pairs import Candidate, build_pairs, step_pairs, trace_score
 
     oak = config.oak
     requests = []
@@ -175,7 +182,7 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
         description=f"round {round_}: sampling",
     )
     improve = "step_validity" if oak.solver and oak.require_step_gain else None
-    records, pairs = [], []
+    records, pairs, step_count = [], [], 0
     for example, request, samples in zip(problems, requests, outputs):
         candidates = []
         for k, out in enumerate(samples):
@@ -197,11 +204,17 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
         pairs += build_pairs(
             example.id, prompt, candidates, oak.min_gap, oak.max_pairs_per_problem, improve
         )
+        if oak.solver and oak.step_pairs_per_problem:
+            proofs = [(c.text, task.step_verdicts(c.text, example)) for c in candidates]
+            steps = step_pairs(example.id, prompt, proofs, oak.step_pairs_per_problem)
+            pairs += steps
+            step_count += len(steps)
     n = max(len(records), 1)
     stats = {
         "problems": len(problems),
         "samples": len(records),
         "pairs": len(pairs),
+        "step_pairs": step_count,
         "mean_trace_score": sum(r["value"] for r in records) / n,
         **{f"sample_{m}": sum(r["scores"].get(m, 0.0) for r in records) / n for m in task.metrics},
     }
@@ -296,7 +309,8 @@ def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
                 row.update(stats)
                 say(
                     f"round {round_}: {stats['samples']} proofs sampled, mean trace score "
-                    f"{stats['mean_trace_score']:.3f}, {len(pairs)} pairs"
+                    f"{stats['mean_trace_score']:.3f}, {len(pairs)} pairs "
+                    f"({stats['step_pairs']} of them step pairs)"
                 )
                 if pairs:
                     trained = dpo_train(

@@ -139,3 +139,7 @@ class ProntoQATask(Task):
 
     def score(self, prediction: str, example: Example) -> dict[str, float]:
         return check_proof(prediction, example).scores()
+
+    def step_verdicts(self, prediction: str, example: Example) -> list[tuple[str, bool]]:
+        """Each step's text and whether the checker accepts it: the OaK loop's step pairs."""
+        return [(step.text, step.valid) for step in check_proof(prediction, example).steps]

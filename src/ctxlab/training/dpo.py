@@ -78,7 +78,8 @@ class DPOResult:
 
 def pair_records(tokenizer, pairs: list[Pair], max_length: int) -> list[dict]:
     """Token ids per pair: the rendered prompt as generation encodes it, each completion as SFT
-    builds its target (joined to the prompt, then the end-of-turn token). Pairs whose prompt
+    builds its target (joined to the prompt, then the end-of-turn token unless the pair stops
+    mid-proof, `Pair.complete` False). Pairs whose prompt
     leaves no room for a completion under `max_length` are refused, not silently dropped."""
     eot = end_of_turn_id(tokenizer)
     records = []
@@ -92,7 +93,8 @@ def pair_records(tokenizer, pairs: list[Pair], max_length: int) -> list[dict]:
         ids = {}
         for side in ("chosen", "rejected"):
             text = join_target(pair.prompt, getattr(pair, side))
-            ids[side] = tokenizer(text, add_special_tokens=False)["input_ids"] + [eot]
+            ids[side] = tokenizer(text, add_special_tokens=False)["input_ids"]
+            ids[side] += [eot] if pair.complete else []
         records.append(
             {
                 "prompt": pair.prompt,

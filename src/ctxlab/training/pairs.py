@@ -8,6 +8,12 @@ low-scoring sample of the same problem only when their scores differ by at least
 near-ties (noise) teach nothing. With `improve="step_validity"` the chosen proof must also have
 more valid steps than the rejected one: a pair that differs only in its label teaches the label
 prior (what the answer-only ablation measures), not valid reasoning.
+
+`step_pairs` adds step-level pairs (as in Step-DPO, Lai et al. 2024): two samples that share their
+first k steps, all valid, and part at step k+1, valid in one and not in the other. Both sides
+carry the shared prefix and end after that step, with no end-of-turn token, so the prefix's
+log-probabilities cancel against the reference and the whole DPO margin sits on the one step the
+solver told apart: the premise numbers a 135M model most often gets wrong.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class Pair:
     rejected: str
     chosen_score: float
     rejected_score: float
+    complete: bool = True  # False: both sides stop mid-proof (a step pair): no end-of-turn token
 
     def to_record(self) -> dict:
         return asdict(self)
@@ -112,4 +119,42 @@ def build_pairs(
             pairs.append(Pair(example_id, prompt, best.text, worst.text, best.value, worst.value))
             used.update((i, j))
             break
+    return pairs
+
+
+def step_pairs(
+    example_id: str,
+    prompt: str,
+    proofs: list[tuple[str, list[tuple[str, bool]]]],
+    max_pairs: int,
+) -> list[Pair]:
+    """Step-level pairs from sampled proofs, each `(text, [(step text, valid), ...])`. Only
+    proofs whose first lines are exactly their steps, one per line, take part. Scores are 1 and
+    0: the chosen step is valid, the rejected one is not, after the same valid steps. Each
+    distinct (prefix, chosen step, rejected step) appears once, in sample order, up to
+    `max_pairs`."""
+    lined = []
+    for text, steps in proofs:
+        lines = text.split("\n")[: len(steps)]
+        if steps and [line.strip() for line in lines] == [step for step, _ in steps]:
+            lined.append((lines, [valid for _, valid in steps]))
+    pairs: list[Pair] = []
+    seen: set[tuple[str, str, str]] = set()
+    for good, good_valid in lined:
+        for bad, bad_valid in lined:
+            k = 0
+            while k < min(len(good), len(bad)) and good[k] == bad[k]:
+                k += 1
+            if k == min(len(good), len(bad)) or not (good_valid[k] and not bad_valid[k]):
+                continue
+            if not all(good_valid[:k]):
+                continue
+            prefix = "".join(line + "\n" for line in good[:k])
+            if (prefix, good[k], bad[k]) in seen:
+                continue
+            seen.add((prefix, good[k], bad[k]))
+            chosen, rejected = prefix + good[k], prefix + bad[k]
+            pairs.append(Pair(example_id, prompt, chosen, rejected, 1.0, 0.0, complete=False))
+            if len(pairs) >= max_pairs:
+                return pairs
     return pairs
