@@ -28,7 +28,7 @@ from ctxlab.experiment import ExperimentConfig, _eval_dir, make_splits, train_on
 from ctxlab.tasks.base import Example, Task, get_task_class
 from ctxlab.training.dpo import DPOSettings
 from ctxlab.training.pairs import ScoreWeights
-from ctxlab.training.trainer import resolve_init
+from ctxlab.training.trainer import resolve_adapter
 
 console = Console(stderr=True)
 
@@ -101,12 +101,8 @@ def _check(config: OakExperimentConfig, task: Task) -> None:
             f"oak.step_pairs_per_problem needs per-step verdicts, which task {task.name!r} does "
             "not give: set it to 0"
         )
-    if oak.sft_from is not None:
-        if not oak.sft:
-            raise CtxlabError("oak.sft_from starts from an SFT adapter, and --no-sft asks for none")
-        init_dir, _ = resolve_init(oak.sft_from)  # names the fix when nothing is there
-        if not (init_dir / "adapter_config.json").is_file():
-            raise CtxlabError(f"oak.sft_from {oak.sft_from}: not a LoRA adapter directory")
+    if oak.sft_from is not None and not oak.sft:
+        raise CtxlabError("oak.sft_from starts from an SFT adapter, and --no-sft asks for none")
 
 
 def test_task(config: OakExperimentConfig, task: Task) -> Task:
@@ -182,7 +178,7 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
         description=f"round {round_}: sampling",
     )
     improve = "step_validity" if oak.solver and oak.require_step_gain else None
-    records, pairs, step_count = [], [], 0
+    records, pairs = [], []
     for example, request, samples in zip(problems, requests, outputs):
         candidates = []
         for k, out in enumerate(samples):
@@ -206,15 +202,13 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
         )
         if oak.solver and oak.step_pairs_per_problem:
             proofs = [(c.text, task.step_verdicts(c.text, example)) for c in candidates]
-            steps = step_pairs(example.id, prompt, proofs, oak.step_pairs_per_problem)
-            pairs += steps
-            step_count += len(steps)
+            pairs += step_pairs(example.id, prompt, proofs, oak.step_pairs_per_problem)
     n = max(len(records), 1)
     stats = {
         "problems": len(problems),
         "samples": len(records),
         "pairs": len(pairs),
-        "step_pairs": step_count,
+        "step_pairs": sum(not p.complete for p in pairs),
         "mean_trace_score": sum(r["value"] for r in records) / n,
         **{f"sample_{m}": sum(r["scores"].get(m, 0.0) for r in records) / n for m in task.metrics},
     }
@@ -262,6 +256,7 @@ def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
     _check(config, task)
     test = test_task(config, task)
     oak = config.oak
+    sft_from = resolve_adapter(oak.sft_from, "oak.sft_from")[0] if oak.sft_from else None
     timings: dict[str, float] = {}
     rows: list[dict] = []
     with RunDir(config.run.runs_dir, config.run.name) as run:
@@ -283,8 +278,8 @@ def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
 
         adapter: Path | None = None
         policy = base
-        if oak.sft_from is not None:
-            adapter, _ = resolve_init(oak.sft_from)
+        if sft_from is not None:
+            adapter = sft_from
             say(f"SFT: starting from the adapter in {adapter}")
         elif oak.sft:
             start = time.perf_counter()

@@ -28,7 +28,7 @@ from ctxlab.training.config import SCHEDULERS, TrainConfig
 from ctxlab.training.data import end_of_turn_id, join_target
 from ctxlab.training.pairs import Pair
 from ctxlab.training.peft_presets import check_preset_runnable, parse_preset
-from ctxlab.training.trainer import TRAIN_INFO, load_for_training, resolve_init
+from ctxlab.training.trainer import TRAIN_INFO, load_for_training, resolve_adapter
 
 
 class DPOSettings(BaseModel):
@@ -200,9 +200,7 @@ def dpo_train(
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise CtxlabError(f"{out_dir} already holds files: pass a new output directory")
-    init_dir, init_info = resolve_init(str(init_from) if init_from is not None else None)
-    if init_dir is not None and not (init_dir / "adapter_config.json").is_file():
-        raise CtxlabError(f"{init_from}: DPO continues from a LoRA adapter, not a full model")
+    init_dir, init_info = (None, {}) if init_from is None else resolve_adapter(init_from, "DPO")
     train_config = TrainConfig(peft=peft, seed=seed, bf16=settings.bf16)
     model, tokenizer = load_for_training(
         model_spec, train_config, preset, cuda, init_dir, trust_remote_code

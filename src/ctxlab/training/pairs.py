@@ -145,9 +145,8 @@ def step_pairs(
             k = 0
             while k < min(len(good), len(bad)) and good[k] == bad[k]:
                 k += 1
-            if k == min(len(good), len(bad)) or not (good_valid[k] and not bad_valid[k]):
-                continue
-            if not all(good_valid[:k]):
+            parted = k < min(len(good), len(bad)) and good_valid[k] and not bad_valid[k]
+            if not (parted and all(good_valid[:k])):
                 continue
             prefix = "".join(line + "\n" for line in good[:k])
             if (prefix, good[k], bad[k]) in seen:

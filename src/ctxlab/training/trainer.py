@@ -149,6 +149,15 @@ def resolve_init(path: str | None) -> tuple[Path | None, dict]:
     return weights, {}
 
 
+def resolve_adapter(path: str | Path, setting: str) -> tuple[Path, dict]:
+    """`resolve_init` for the steps that continue a LoRA adapter (DPO rounds, `oak.sft_from`):
+    a full model there is refused, naming the setting that pointed at it."""
+    weights, info = resolve_init(str(path))
+    if not (weights / "adapter_config.json").is_file():
+        raise CtxlabError(f"{setting} {path}: continues from a LoRA adapter, not a full model")
+    return weights, info
+
+
 def _load_quantized(spec: str, preset: PeftPreset, config: TrainConfig, trust_remote_code: bool):
     """The base model in 4-bit NF4 on this process's GPU, prepared for k-bit training."""
     from peft import prepare_model_for_kbit_training
