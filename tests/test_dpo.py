@@ -208,7 +208,7 @@ def test_dpo_refuses_bad_input(tmp_path):
 
 
 def test_oak_preset_refuses_a_task_without_a_solver(tmp_path):
-    from ctxlab.experiment import load_experiment, run_experiment
+    from ctxlab.recipes.finetune import load_experiment, run_experiment
 
     runs = tmp_path / "runs"
     config = load_experiment("logic-oak", ["task={name: niah}", f"run.runs_dir={runs}"])
@@ -229,7 +229,7 @@ def test_oak_preset_refuses_a_task_without_a_solver(tmp_path):
 
 
 def test_report_from_run_files(tmp_path):
-    from ctxlab.oak_report import build_oak_report
+    from ctxlab.reporting.oak_report import build_oak_report
 
     def row(i, stage, acc, step, trace, pairs=None):
         r = {
@@ -282,7 +282,7 @@ def test_report_from_run_files(tmp_path):
 def test_logic_oak_loop_end_to_end(tmp_path):
     """The whole OaK loop at toy size: SFT, one sampled-verified-paired DPO round, held-out and
     FOLIO transfer evaluation each round, oak.json and the report."""
-    from ctxlab.experiment import load_experiment, run_experiment
+    from ctxlab.recipes.finetune import load_experiment, run_experiment
 
     sets = [
         f"run.runs_dir={tmp_path}",

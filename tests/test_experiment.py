@@ -9,7 +9,7 @@ import yaml
 
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
-from ctxlab.experiment import load_experiment, run_experiment
+from ctxlab.recipes.finetune import load_experiment, run_experiment
 
 TINY = {
     "task": {"name": "niah", "variants": ["niah_single_1"], "lengths": [256], "depths": [0, 100]},

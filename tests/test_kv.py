@@ -11,7 +11,13 @@ from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task
 from ctxlab.tasks.kv import kv_accuracy, render_prompt
 
-KV_FILE = Path("/work/shared/data/lost_in_the_middle/kv-retrieval-75_keys.jsonl.gz")
+
+@pytest.fixture(scope="session")
+def kv_file(shared_data) -> Path:
+    path = shared_data / "lost_in_the_middle/kv-retrieval-75_keys.jsonl.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing (shared lost-in-the-middle data)")
+    return path
 
 
 def _task(**options):
@@ -70,11 +76,10 @@ def test_bad_settings_fail_clearly(tmp_path):
         _task(source=str(bad), gold_positions="0").generate()
 
 
-@pytest.mark.skipif(not KV_FILE.is_file(), reason="shared lost-in-the-middle data")
-def test_loader_moves_the_gold_pair():
-    with gzip.open(KV_FILE, "rt", encoding="utf-8") as f:
+def test_loader_moves_the_gold_pair(kv_file):
+    with gzip.open(kv_file, "rt", encoding="utf-8") as f:
         first = json.loads(next(f))
-    examples = _task(source=str(KV_FILE), gold_positions="0,74", num_samples=1).generate()
+    examples = _task(source=str(kv_file), gold_positions="0,74", num_samples=1).generate()
     assert [e.meta["gold_position"] for e in examples] == [0, 74]
     pair = f'"{first["key"]}": "{first["value"]}"'
     for e in examples:

@@ -15,17 +15,14 @@ from ctxlab.tasks.multidoc import final_answer, format_document, render_prompt
 from ctxlab.tasks.multidoc_data import evidence_sentence, load_records, partition
 from ctxlab.training.data import training_target
 
-ORACLE = Path("/work/shared/data/lost_in_the_middle/nq-open-oracle.jsonl.gz")
-needs_data = pytest.mark.skipif(not ORACLE.is_file(), reason="shared lost-in-the-middle data")
-
 
 def _task(**options):
     return make_task(build_config(task="multidoc", **options))
 
 
-def _records_file(path: Path, n: int = 40) -> Path:
+def _records_file(oracle: Path, path: Path, n: int = 40) -> Path:
     """The first n oracle records, as a small records file."""
-    with gzip.open(ORACLE, "rt", encoding="utf-8") as f:
+    with gzip.open(oracle, "rt", encoding="utf-8") as f:
         lines = [next(f) for _ in range(n)]
     path.write_text("".join(lines), encoding="utf-8")
     return path
@@ -102,9 +99,8 @@ def test_prompts_are_the_papers():
 # --- the builder -----------------------------------------------------------------------
 
 
-@needs_data
-def test_builder_places_gold_and_never_leaks_answers():
-    task = _task(source=str(ORACLE), num_docs="10", gold_positions="0,4,9", num_samples=12)
+def test_builder_places_gold_and_never_leaks_answers(oracle):
+    task = _task(source=str(oracle), num_docs="10", gold_positions="0,4,9", num_samples=12)
     examples = task.generate()
     assert len(examples) == 36
     assert sorted({e.meta["gold_position"] for e in examples}) == [0, 4, 9]
@@ -126,13 +122,12 @@ def test_builder_places_gold_and_never_leaks_answers():
         ]
         assert others[0] == others[1] == others[2]
     # stable: example i depends only on (seed, i)
-    again = _task(source=str(ORACLE), num_docs="10", gold_positions="0,4,9", num_samples=3)
+    again = _task(source=str(oracle), num_docs="10", gold_positions="0,4,9", num_samples=3)
     assert [e.input for e in again.generate()[:3]] == [e.input for e in examples[:3]]
 
 
-@needs_data
-def test_eval_splits_and_position_modes():
-    common = {"source": str(ORACLE), "num_docs": "5", "num_samples": 10}
+def test_eval_splits_and_position_modes(oracle):
+    common = {"source": str(oracle), "num_docs": "5", "num_samples": 10}
     gold_only = _task(eval_split="val_pos", **common).generate()
     assert len(gold_only) == 10 and all(e.input.count("Document [") == 1 for e in gold_only)
     closed = _task(eval_split="closedbook", **common).generate()
@@ -146,25 +141,23 @@ def test_eval_splits_and_position_modes():
         _task(gold_positions="0,5", **common)
 
 
-@needs_data
-def test_pools_are_disjoint_by_question():
-    records = load_records(ORACLE)
+def test_pools_are_disjoint_by_question(oracle):
+    records = load_records(oracle)
     pools = {p: set(partition(records, p, 0, 0.3, 0.05)) for p in ("train", "val", "test")}
     assert sum(map(len, pools.values())) == len(records)
     assert not (pools["train"] & pools["test"]) and not (pools["val"] & pools["test"])
     assert len(pools["test"]) == pytest.approx(0.3 * len(records), abs=2)
-    train = _task(source=str(ORACLE), pool="train", num_samples=30).generate()
-    test = _task(source=str(ORACLE), pool="test", num_samples=30, seed=7).generate()
+    train = _task(source=str(oracle), pool="train", num_samples=30).generate()
+    test = _task(source=str(oracle), pool="test", num_samples=30, seed=7).generate()
     questions = {e.input.rsplit("Question: ", 1)[1] for e in train}
     assert not questions & {e.input.rsplit("Question: ", 1)[1] for e in test}
     # training pools show all documents with the gold cycling through the positions
     assert sorted({e.meta["gold_position"] for e in train}) == list(range(10))
 
 
-@needs_data
-def test_hard_distractors_are_nearest_neighbours(tmp_path, monkeypatch):
+def test_hard_distractors_are_nearest_neighbours(tmp_path, monkeypatch, oracle):
     monkeypatch.setenv("CTXLAB_CACHE", str(tmp_path / "cache"))
-    source = _records_file(tmp_path / "small.jsonl", 12)
+    source = _records_file(oracle, tmp_path / "small.jsonl", 12)
     hard = _task(
         source=str(source), num_docs="4", gold_positions="0", distractors="hard", num_samples=2
     )
@@ -205,10 +198,9 @@ def test_evidence_sentence_and_final_answer():
     assert final_answer("Document [1](Title: Paris) Paris is big.") == ""
 
 
-@needs_data
-def test_scratchpad_target_and_last_answer_only():
+def test_scratchpad_target_and_last_answer_only(oracle):
     task = _task(
-        source=str(ORACLE), num_docs="10", gold_positions="4", num_samples=2, last_answer_only=True
+        source=str(oracle), num_docs="10", gold_positions="4", num_samples=2, last_answer_only=True
     )
     example = task.generate()[0]
     target = training_target(task, example, "scratchpad")
@@ -222,7 +214,7 @@ def test_scratchpad_target_and_last_answer_only():
     assert training_target(task, example, "sft") == example.target
     assert task.score(target, example)["best_subspan_em"] == 100.0
     assert task.stop == ()  # a scratchpad needs its lines
-    plain = _task(source=str(ORACLE), num_docs="10", gold_positions="4", num_samples=2)
+    plain = _task(source=str(oracle), num_docs="10", gold_positions="4", num_samples=2)
     assert plain.score(target, example)["best_subspan_em"] == 0.0  # first line names the doc
     assert plain.stop == ("\n",)
 
@@ -278,13 +270,12 @@ def test_prebuilt_file_keeps_its_documents(tmp_path):
 # --- end to end on the built-in model ------------------------------------------------------
 
 
-@needs_data
-def test_eval_breakdown_by_gold_position(builtin, tmp_path):
+def test_eval_breakdown_by_gold_position(builtin, tmp_path, oracle):
     from ctxlab.evaluation import evaluate_config
 
     config = build_config(
         task="multidoc",
-        data=str(_records_file(tmp_path / "small.jsonl", 20)),
+        data=str(_records_file(oracle, tmp_path / "small.jsonl", 20)),
         num_docs="3",
         gold_positions="0,2",
         num_samples=2,
@@ -304,15 +295,14 @@ def test_eval_breakdown_by_gold_position(builtin, tmp_path):
 # --- ctxlab run splits and curves ----------------------------------------------------------
 
 
-@needs_data
-def test_run_splits_use_disjoint_question_pools():
+def test_run_splits_use_disjoint_question_pools(oracle):
     from types import SimpleNamespace
 
-    from ctxlab.experiment import load_experiment, make_splits
+    from ctxlab.recipes.finetune import load_experiment, make_splits
 
     config = load_experiment(
         "multidoc-sft",
-        [f"task.source={ORACLE}", "splits.train=20", "splits.val=4", "splits.test=5"],
+        [f"task.source={oracle}", "splits.train=20", "splits.val=4", "splits.test=5"],
     )
     task = make_task(config)
     data = make_splits(config, task, SimpleNamespace(tokenizer=None, max_length=None))
@@ -324,7 +314,7 @@ def test_run_splits_use_disjoint_question_pools():
     assert not questions["test"] & (questions["train"] | questions["val"])
     assert sorted({e.meta["gold_position"] for e in data["train"]}) == list(range(10))
     with pytest.raises(CtxlabError, match="needs --eval-only"):
-        from ctxlab.experiment import run_experiment
+        from ctxlab.recipes.finetune import run_experiment
 
         run_experiment(load_experiment("multidoc-sft", ["load_checkpoint=somewhere"]))
 

@@ -13,7 +13,7 @@ import pytest
 from ctxlab.api import build_config
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
-from ctxlab.evaluation import make_task, read_task_data, run_eval
+from ctxlab.evaluation import make_task, run_eval
 from ctxlab.solvers.proofs import check_proof, parse_label
 from ctxlab.solvers.statements import Fact, Rule, closure, parse_statement
 from ctxlab.tasks.base import write_jsonl
@@ -247,12 +247,12 @@ def test_real_formats_load_with_checkable_proofs(tmp_path: Path):
     lg = tmp_path / "logipt.jsonl"
     lg.write_text(json.dumps(LOGIPT) + "\n", encoding="utf-8")
     for path, label in ((pq, "FALSE"), (lg, "TRUE")):
-        (example,) = read_task_data(str(path), task)
+        (example,) = task.read_data(str(path))
         assert example.answers == [label] and example.meta["hops"] == 2
         assert example.target.splitlines()[-1] == f"Conclusion: {label}"
         assert task.score(example.target, example) == PERFECT
     (from_source,) = prontoqa(source=str(pq)).generate()
-    assert from_source.target == read_task_data(str(pq), task)[0].target
+    assert from_source.target == task.read_data(str(pq))[0].target
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"question": "x"}]), encoding="utf-8")
     with pytest.raises(CtxlabError, match="chain_of_thought"):
@@ -294,7 +294,7 @@ def test_cli_data_and_verify(tmp_path: Path):
     assert code == 0 and "0 rejected" in out
     results = json.loads((runs / "verify" / "latest" / "results.json").read_text())
     assert results["metrics"] == PERFECT and results["num_checked"] == 6
-    examples = read_task_data(str(data), prontoqa())
+    examples = prontoqa().read_data(str(data))
     preds = tmp_path / "preds.jsonl"
     lines = [{"id": e.id, "prediction": e.target.replace("TRUE", "FALSE")} for e in examples]
     lines[0]["prediction"] = "Conclusion: " + examples[0].answers[0]

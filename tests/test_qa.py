@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,22 +10,16 @@ from ctxlab.errors import CtxlabError
 from ctxlab.prompts import count_prompt_tokens
 from ctxlab.tasks.qa import QAConfig, QATask, load_records
 
-ORACLE = (
-    Path(__file__).resolve().parents[2] / "shared/data/lost_in_the_middle/nq-open-oracle.jsonl.gz"
-)
-needs_oracle = pytest.mark.skipif(not ORACLE.is_file(), reason="../shared/data is not beside")
-
 
 @pytest.fixture(scope="module")
-def oracle_examples(tokenizer):
+def oracle_examples(tokenizer, oracle):
     tok, max_length = tokenizer
     task = QATask(
-        QAConfig(source=str(ORACLE), lengths=[1024], depths=[0, 50, 100], num_samples=12, seed=3)
+        QAConfig(source=str(oracle), lengths=[1024], depths=[0, 50, 100], num_samples=12, seed=3)
     )
     return task, task.generate(tok, max_length)
 
 
-@needs_oracle
 def test_oracle_examples_fit_and_place_gold(oracle_examples, tokenizer):
     tok, _ = tokenizer
     task, examples = oracle_examples
@@ -49,12 +42,11 @@ def test_oracle_examples_fit_and_place_gold(oracle_examples, tokenizer):
     assert all(e.meta["gold_position"] == 0 for e in examples if e.meta["depth"] == 0)
 
 
-@needs_oracle
-def test_deterministic_and_stable_prefix(tokenizer):
+def test_deterministic_and_stable_prefix(tokenizer, oracle):
     tok, max_length = tokenizer
 
     def make(n):
-        return QATask(QAConfig(source=str(ORACLE), lengths=[512], num_samples=n, seed=5)).generate(
+        return QATask(QAConfig(source=str(oracle), lengths=[512], num_samples=n, seed=5)).generate(
             tok, max_length
         )
 

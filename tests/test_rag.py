@@ -14,16 +14,12 @@ import pytest
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.embedder import Embedder, default_model_dir
-from ctxlab.rag.evaluate import EvalSettings, ModelSpec, rag_eval
+from ctxlab.recipes.rag_eval import EvalSettings, ModelSpec, rag_eval
 from ctxlab.rag.index import Chunk, RagIndex, build_index
 from ctxlab.rag.pipeline import answer
 from ctxlab.rag.records import load_qa_records, question_pool
 from ctxlab.rag.splitters import METHODS, SplitterConfig, split_text, windows
 
-ORACLE = (
-    Path(__file__).resolve().parents[2] / "shared/data/lost_in_the_middle/nq-open-oracle.jsonl.gz"
-)
-needs_oracle = pytest.mark.skipif(not ORACLE.is_file(), reason="../shared/data is not beside")
 
 # Short passages of distinct topics, made up here: enough to make retrieval non-trivial.
 TOPICS = [
@@ -234,9 +230,8 @@ def test_records_without_answers_are_refused(tmp_path, capsys):
 # --- end to end -------------------------------------------------------------------------------
 
 
-@needs_oracle
-def test_rag_eval_recall_and_answer_curve(tmp_path, embedder, builtin, capsys):
-    with gzip.open(ORACLE, "rt", encoding="utf-8") as f:
+def test_rag_eval_recall_and_answer_curve(tmp_path, embedder, builtin, capsys, oracle):
+    with gzip.open(oracle, "rt", encoding="utf-8") as f:
         lines = list(islice(f, 40))
     data = tmp_path / "nq40.jsonl"
     data.write_text("".join(lines), encoding="utf-8")

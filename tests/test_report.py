@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ctxlab.errors import CtxlabError
-from ctxlab.report import build_report
+from ctxlab.reporting.eval_report import build_report
 
 VARIANTS = ("single", "multikey")
 LENGTHS = (1024, 4096)
@@ -109,6 +109,7 @@ def test_breakdown_without_depth_skips_heatmap(tmp_path: Path) -> None:
     results = {
         "task": "lost_in_middle",
         "model": "m",
+        "num_evaluated": 15,
         "metrics": {"accuracy": 20.0},
         "breakdown": rows,
         "examples": [],

@@ -1,8 +1,9 @@
-"""The Python API, mirroring the CLI: `generate_data(...)` and `evaluate(...)`.
+"""The Python API, mirroring the CLI: `build_config`, `generate_data(...)` and `evaluate(...)`.
 
 Keyword options map onto config keys: model/dtype/device go to `model.*`, batch_size,
 max_new_tokens and print_outputs to `eval.*`, runs_dir and name to `run.*`, everything else to
-`task.*` (for NIAH: variants, lengths, depths, num_samples, seed, needle_type_k, ...).
+`task.*` (for NIAH: variants, lengths, depths, num_samples, seed, needle_type_k, ...). Other
+recipes: `ctxlab.recipes.preset_config(...)` then `ctxlab.recipes.run_config(config)`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ctxlab.config import Config, apply_overrides, load_preset, set_dotted, validate_config
-from ctxlab.evaluation import EvalResult, evaluate_config, make_task
-from ctxlab.tasks.base import Example, write_jsonl
+from ctxlab.config import Config
+from ctxlab.evaluation import EvalResult, make_task
+from ctxlab.io import write_jsonl
+from ctxlab.tasks.base import Example
 
 SECTIONS = {
     "model": "model.name",
@@ -30,26 +32,30 @@ SECTIONS = {
 
 
 def build_config(
-    preset: str | None = None, sets: list[str] | tuple[str, ...] = (), **options: Any
+    preset: str | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+    updates: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Config:
-    """Preset, then keyword options (None means unset), then `dotted.key=value` strings."""
-    raw: dict[str, Any] = load_preset(preset) if preset else {}
-    for key, value in options.items():
-        if value is not None:
-            set_dotted(raw, SECTIONS.get(key, f"task.{key}"), value)
-    return validate_config(apply_overrides(raw, list(sets)))
+    """An `eval` config: preset, then keyword options and dotted `updates` (None means unset),
+    then `dotted.key=value` strings."""
+    from ctxlab.recipes import preset_config
+
+    given = {SECTIONS.get(k, f"task.{k}"): v for k, v in options.items() if v is not None}
+    return preset_config(preset, sets, "eval", {**given, **(updates or {})})
 
 
 def generate_data(
     output: str | Path | None = None,
     preset: str | None = None,
     sets: list[str] | tuple[str, ...] = (),
+    updates: dict[str, Any] | None = None,
     **options: Any,
 ) -> list[Example]:
     """Generate a task's examples with the model's tokenizer; write them to `output` if given."""
     from ctxlab.models import load_tokenizer
 
-    config = build_config(preset, sets, **options)
+    config = build_config(preset, sets, updates, **options)
     task = make_task(config)
     tokenizer, max_length = load_tokenizer(config.model.name, config.model.trust_remote_code)
     examples = task.generate(tokenizer, max_length)
@@ -62,4 +68,6 @@ def evaluate(
     preset: str | None = None, sets: list[str] | tuple[str, ...] = (), **options: Any
 ) -> EvalResult:
     """Evaluate a model on a task and write a run directory (see `ctxlab eval`)."""
+    from ctxlab.recipes.eval import evaluate_config
+
     return evaluate_config(build_config(preset, sets, **options))

@@ -1,14 +1,17 @@
-"""Validated configuration: task, model, evaluation and run settings.
+"""Validated configuration: the sections every recipe shares (task, model, eval, run).
 
-A config is built from a YAML preset (`configs/NAME.yaml` or a path), then CLI flags, then
-`--set dotted.key=value` overrides. Unknown keys and wrong types are rejected with the dotted key
-and what was expected, before anything is loaded or written.
+A config is built from a YAML preset (a path, `configs/NAME.yaml` in the working directory, or
+one shipped inside the package under `ctxlab/presets/`), then CLI flags, then `--set
+dotted.key=value` overrides. Every preset names its recipe (`recipe: finetune`); each recipe's
+config class adds its own sections. Unknown keys and wrong types are rejected with the dotted
+key and what was expected, before anything is loaded or written.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
@@ -17,30 +20,37 @@ from ctxlab.errors import CtxlabError
 from ctxlab.models import DEFAULT_MODEL
 from ctxlab.tasks.base import TaskConfig, get_task_class
 
-PRESET_DIRS = (Path("configs"), Path(__file__).resolve().parents[2] / "configs")
+USER_PRESETS = Path("configs")  # a user's own presets, beside their work, win over ours
 
 
-class _Strict(BaseModel):
+class Section(BaseModel):
+    """A config section: unknown keys are refused, so a typo never passes silently."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelConfig(_Strict):
-    name: str = DEFAULT_MODEL
-    dtype: str = "auto"
-    device: str = "auto"
-    trust_remote_code: bool = False
+class ModelConfig(Section):
+    name: str = Field(
+        DEFAULT_MODEL,
+        description="smollm2-135m (built in), a model directory, a .gguf file, or a hub id "
+        "(online only)",
+        json_schema_extra={"flag": "--model"},
+    )
+    dtype: str = Field("auto", description="auto (bf16 where native, else fp32), float32, bfloat16")
+    device: str = Field("auto", description="auto, cpu or cuda")
+    trust_remote_code: bool = Field(False, description="run a hub model's own code (off)")
 
 
-class EvalConfig(_Strict):
-    batch_size: int = Field(8, ge=1)
-    max_new_tokens: int | None = Field(None, ge=1)
-    print_outputs: bool = False
-    progress: bool = True
+class EvalConfig(Section):
+    batch_size: int = Field(8, ge=1, description="prompts decoded together")
+    max_new_tokens: int | None = Field(None, ge=1, description="generation budget (task's own)")
+    print_outputs: bool = Field(False, description="print every prediction with its score")
+    progress: bool = Field(True, description="show progress bars")
 
 
-class RunConfig(_Strict):
-    name: str = "eval"
-    runs_dir: str = "runs"
+class RunConfig(Section):
+    name: str = Field("eval", description="run name: the run goes to RUNS_DIR/NAME/<stamp>/")
+    runs_dir: str = Field("runs", description="where runs go")
 
     @field_validator("name")
     @classmethod
@@ -50,59 +60,98 @@ class RunConfig(_Strict):
         return value
 
 
-class Config(_Strict):
-    task: SerializeAsAny[TaskConfig] = TaskConfig()
-    model: ModelConfig = ModelConfig()
-    eval: EvalConfig = EvalConfig()
+class RecipeConfig(Section):
+    """The root of every recipe's config: which recipe it is, and where its run goes.
+    `shortcuts` are the recipe's extra `ctxlab run` flags: flag -> (dotted key, constant), the
+    constant None for a flag that takes a value."""
+
+    shortcuts: ClassVar[dict[str, tuple[str, Any]]] = {}
+
+    recipe: str
     run: RunConfig = RunConfig()
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _expected(error: dict) -> str:
+class Config(RecipeConfig):
+    """The `eval` recipe's config, and the base of the recipes that evaluate a model."""
+
+    recipe: Literal["eval"] = "eval"
+    task: SerializeAsAny[TaskConfig] = TaskConfig()
+    model: ModelConfig = ModelConfig()
+    eval: EvalConfig = EvalConfig()
+
+
+def _expected(error: dict, recipe: str) -> str:
+    if error["type"] == "missing":
+        return "is required: give it as a flag or with --set"
     if error["type"] == "extra_forbidden":
-        return "is not a known key: check its spelling (see configs/ for examples)"
+        return (
+            f"is not a key of the {recipe!r} recipe: check its spelling, or the preset's "
+            "`recipe:` (see `ctxlab presets`)"
+        )
     return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {error.get('input')!r})"
 
 
-def _raise(err: ValidationError, prefix: str = "") -> None:
+def _raise(err: ValidationError, recipe: str, prefix: str = "") -> None:
     first = err.errors()[0]
     key = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
-    raise CtxlabError(f"config key '{key}' {_expected(first)}") from None
+    raise CtxlabError(f"config key '{key}' {_expected(first, recipe)}") from None
 
 
-def validate_config(raw: dict[str, Any], schema: type[Config] = Config) -> Config:
-    """Validate a nested dict; the task section is checked against its own task's fields."""
+def validate_config(raw: dict[str, Any], schema: type[RecipeConfig] = Config) -> Any:
+    """Validate a nested dict against a recipe's config class; a task section is checked
+    against its own task's fields."""
     if not isinstance(raw, dict):
         raise CtxlabError("a config must be a YAML mapping of sections (task, model, eval, run)")
-    task_raw = dict(raw.get("task") or {})
-    task_class = get_task_class(task_raw.get("name", "niah"))
+    field = schema.model_fields.get("recipe")
+    recipe = field.default if field is not None else "command"
+    if field is not None:
+        raw = {**raw, "recipe": raw.get("recipe", recipe)}
+    if "task" in schema.model_fields and isinstance(raw.get("task", {}), dict):
+        task_raw = dict(raw.get("task") or {})
+        task_class = get_task_class(task_raw.get("name", "niah"))
+        try:
+            raw["task"] = task_class.config_class.model_validate(task_raw)
+        except ValidationError as err:
+            _raise(err, recipe, "task")
     try:
-        task = task_class.config_class.model_validate(task_raw)
+        return schema.model_validate(raw)
     except ValidationError as err:
-        _raise(err, "task")
-    try:
-        return schema.model_validate({**raw, "task": task})
-    except ValidationError as err:
-        _raise(err)
+        _raise(err, recipe)
     raise AssertionError("unreachable")
 
 
+def _shipped() -> dict[str, Any]:
+    """The presets inside the package (found from any working directory, wheel installs too)."""
+    folder = resources.files("ctxlab") / "presets"
+    return {p.name[:-5]: p for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def preset_names() -> list[str]:
+    user = {p.stem for p in USER_PRESETS.glob("*.yaml")} if USER_PRESETS.is_dir() else set()
+    return sorted(user | set(_shipped()))
+
+
 def load_preset(name_or_path: str) -> dict[str, Any]:
-    """A preset by name (`configs/NAME.yaml`) or by path."""
-    candidates = [Path(name_or_path)] + [d / f"{name_or_path}.yaml" for d in PRESET_DIRS]
-    for path in candidates:
-        if path.is_file():
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError as err:
-                raise CtxlabError(f"preset {path} is not valid YAML: {err}") from None
-            if not isinstance(data, dict):
-                raise CtxlabError(f"preset {path} must be a YAML mapping")
-            return data
-    names = sorted({p.stem for d in PRESET_DIRS if d.is_dir() for p in d.glob("*.yaml")})
-    raise CtxlabError(f"no preset {name_or_path!r}: pass a YAML file or one of {', '.join(names)}")
+    """A preset by path, by name in the user's `configs/`, or by name among the shipped ones."""
+    shipped = _shipped()
+    candidates = [Path(name_or_path), USER_PRESETS / f"{name_or_path}.yaml"]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None and name_or_path in shipped:
+        found = shipped[name_or_path]
+    if found is None:
+        raise CtxlabError(
+            f"no preset {name_or_path!r}: pass a YAML file or one of {', '.join(preset_names())}"
+        )
+    try:
+        data = yaml.safe_load(found.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise CtxlabError(f"preset {name_or_path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise CtxlabError(f"preset {name_or_path} must be a YAML mapping")
+    return data
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

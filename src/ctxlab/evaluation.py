@@ -1,10 +1,16 @@
-"""(model, task, examples) -> predictions, scores and a breakdown by the metadata that matters."""
+"""(model, task, examples) -> predictions, scores with 95% intervals, and a breakdown by the
+metadata that matters; and paired tests between two evaluations of the same examples.
+
+The task builds the requests (prompt, stop strings, budget) and scores the completions; this
+module only runs them through the engine and aggregates. Every aggregate carries its interval
+(`ctxlab.stats`), so a score on 40 examples is never reported as a bare point.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,11 +19,12 @@ from rich.console import Console
 
 from ctxlab.config import Config
 from ctxlab.errors import CtxlabError
-from ctxlab.generation import GenerationRequest, generate
-from ctxlab.models import LoadedModel, load_model
+from ctxlab.io import write_json, write_jsonl
+from ctxlab.models import LoadedModel
 from ctxlab.prompts import count_prompt_tokens
-from ctxlab.tasks.base import Example, Task, get_task_class, read_jsonl
-from ctxlab.tracking import RunDir, write_json, write_jsonl
+from ctxlab.reporting.artifacts import EvalResults
+from ctxlab.stats import interval, paired_test
+from ctxlab.tasks.base import Example, Task, get_task_class
 
 console = Console(stderr=True)
 
@@ -34,73 +41,100 @@ def make_task(config: Config) -> Task:
     return get_task_class(config.task.name)(config.task)
 
 
-def read_task_data(path: str, task: Task) -> list[Example]:
-    """Examples from a jsonl file, checked to belong to the task being evaluated. A task with a
-    `read_data(path)` method reads the file itself (multidoc builds contexts from records)."""
-    reader = getattr(task, "read_data", None)
-    examples = reader(path) if callable(reader) else read_jsonl(path)
-    other = sorted({e.task for e in examples if e.task != task.name})
-    if other:
-        raise CtxlabError(
-            f"{path} holds {other[0]!r} examples but the task is {task.name!r}: "
-            f"pass --task {other[0]}"
-        )
-    return examples
+def budget(config: Config, task: Task) -> int:
+    """Generated tokens per example: `eval.max_new_tokens`, else the task's own."""
+    return config.eval.max_new_tokens or task.max_new_tokens
 
 
-def _budget(config: Config, task: Task) -> int:
-    return (
-        config.eval.max_new_tokens
-        if config.eval.max_new_tokens is not None
-        else (task.max_new_tokens)
-    )
-
-
-def _check_window(examples: list[Example], task: Task, loaded: LoadedModel, budget: int) -> None:
+def check_window(examples: list[Example], task: Task, loaded: LoadedModel, tokens: int) -> None:
+    """Refuse, before generating, an example whose prompt plus budget exceeds the window."""
     for example in examples:
         messages, prefix = task.prompt(example)
-        tokens = count_prompt_tokens(loaded.tokenizer, messages, prefix)
-        if tokens + budget > loaded.max_length:
+        prompt = count_prompt_tokens(loaded.tokenizer, messages, prefix)
+        if prompt + tokens > loaded.max_length:
             raise CtxlabError(
-                f"example {example.id} needs {tokens} prompt + {budget} generated "
+                f"example {example.id} needs {prompt} prompt + {tokens} generated "
                 f"tokens, beyond {loaded.name}'s window of {loaded.max_length}: "
                 "use shorter contexts or a model with a longer window"
             )
 
 
-def breakdown(records: list[dict], keys: tuple[str, ...], metrics: tuple[str, ...]) -> list[dict]:
-    """Mean score per combination of the task's breakdown keys (found in each example's meta)."""
+def summarize(records: list[dict], metrics: Sequence[str]) -> dict[str, Any]:
+    """Mean of each metric over `records` and its 95% interval."""
+    means, intervals = {}, {}
+    for metric in metrics:
+        values = [r["scores"][metric] for r in records]
+        means[metric] = sum(values) / len(values)
+        intervals[metric] = interval(values).to_dict()
+    return {"metrics": means, "intervals": intervals}
+
+
+def _groups(records: list[dict], keys: Sequence[str]) -> list[tuple[tuple, list[dict]]]:
+    """Records grouped by their meta values of `keys`, in a stable order (None last)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for record in records:
         groups[tuple(record["meta"].get(k) for k in keys)].append(record)
+    order = sorted(groups, key=lambda v: tuple((x is None, str(type(x)), x) for x in v))
+    return [(values, groups[values]) for values in order]
+
+
+def breakdown(records: list[dict], keys: Sequence[str], metrics: Sequence[str]) -> list[dict]:
+    """Per combination of the breakdown keys: the keys, `n`, each metric's mean and
+    `intervals`."""
     rows = []
-    for values in sorted(groups, key=lambda v: tuple((x is None, str(type(x)), x) for x in v)):
-        group = groups[values]
-        row: dict[str, Any] = dict(zip(keys, values))
-        row["n"] = len(group)
-        for metric in metrics:
-            row[metric] = sum(r["scores"][metric] for r in group) / len(group)
-        rows.append(row)
+    for values, group in _groups(records, keys):
+        summary = summarize(group, metrics)
+        rows.append(
+            {**dict(zip(keys, values)), "n": len(group), **summary["metrics"]}
+            | {"intervals": summary["intervals"]}
+        )
     return rows
 
 
-def score_predictions(task: Task, examples: list[Example], outputs) -> list[dict]:
-    records = []
-    for example, out in zip(examples, outputs):
-        prediction = task.clean_prediction(out.text)
-        records.append(
-            {
-                "id": example.id,
-                "prediction": prediction,
-                "raw_prediction": out.text,
-                "answers": example.answers,
-                "scores": task.score(prediction, example),
-                "prompt_tokens": out.prompt_tokens,
-                "generated_tokens": out.generated_tokens,
-                "meta": example.meta,
-            }
-        )
-    return records
+def paired_tests(before: list[dict], after: list[dict], metrics: Sequence[str]) -> dict[str, dict]:
+    """A paired test per metric over the examples both evaluations scored (matched by id)."""
+    after_by_id = {r["id"]: r for r in after}
+    shared = [(r, after_by_id[r["id"]]) for r in before if r["id"] in after_by_id]
+    if not shared:
+        raise CtxlabError("the two evaluations share no example id: no paired test is possible")
+    return {
+        m: paired_test(
+            [b["scores"][m] for b, _ in shared], [a["scores"][m] for _, a in shared]
+        ).to_dict()
+        for m in metrics
+    }
+
+
+def breakdown_tests(
+    before: list[dict], after: list[dict], keys: Sequence[str], metrics: Sequence[str]
+) -> list[dict]:
+    """`paired_tests` within each combination of the breakdown keys."""
+    rows = []
+    for values, group in _groups(before, keys):
+        ids = {r["id"] for r in group}
+        mine = [r for r in after if r["id"] in ids]
+        if mine:
+            tests = paired_tests(group, mine, metrics)
+            rows.append({**dict(zip(keys, values)), "n": len(mine), "tests": tests})
+    return rows
+
+
+def score_outputs(task: Task, examples: list[Example], outputs) -> list[dict]:
+    """Prediction records: the task's cleaned prediction and scores, with the token counts."""
+    scored = task.score_batch(examples, [out.text for out in outputs])
+    return [
+        {
+            "id": example.id,
+            "prediction": prediction,
+            "raw_prediction": out.text,
+            "answers": example.answers,
+            "scores": scores,
+            "prompt_tokens": out.prompt_tokens,
+            "generated_tokens": out.generated_tokens,
+            "meta": example.meta,
+        }
+        for example, out, (prediction, scores) in zip(examples, outputs, scored)
+    ]
 
 
 def run_eval(
@@ -112,40 +146,38 @@ def run_eval(
     log: Callable[[str], None] | None = None,
 ) -> EvalResult:
     """Generate, score and aggregate; writes predictions, results and summary into `out_dir`
-    when given (the eval-run layout, also used by `ctxlab run` for baseline/ and tuned/)."""
-    budget = _budget(config, task)
-    requests = []
-    for example in examples:
-        messages, prefix = task.prompt(example)
-        requests.append(GenerationRequest(messages, prefix, task.stop, budget))
+    when given (the eval-run layout, also each part of a recipe's run: baseline/, tuned/, ...)."""
+    from ctxlab.generation import generate
+
+    tokens = budget(config, task)
     start = time.perf_counter()
     outputs = generate(
         loaded.model,
         loaded.tokenizer,
-        requests,
+        task.requests(examples, tokens),
         config.eval.batch_size,
         progress=config.eval.progress,
         description=f"{task.name} eval",
     )
     eval_s = time.perf_counter() - start
-    records = score_predictions(task, examples, outputs)
-    metrics = {m: sum(r["scores"][m] for r in records) / len(records) for m in task.metrics}
-    results = {
-        "task": task.name,
-        "model": loaded.name,
-        "num_evaluated": len(records),
-        "metrics": metrics,
-        "breakdown": breakdown(records, task.breakdown_keys, task.metrics),
-        "examples": records[:20],
-    }
+    records = score_outputs(task, examples, outputs)
+    scores = summarize(records, task.metrics)
+    results = EvalResults(
+        task=task.name,
+        model=loaded.name,
+        num_evaluated=len(records),
+        **scores,
+        breakdown_keys=list(task.breakdown_keys),
+        breakdown=breakdown(records, task.breakdown_keys, task.metrics),
+        examples=records[:20],
+    ).model_dump(mode="json")
     prompt_tokens = sum(r["prompt_tokens"] for r in records)
-    generated = sum(r["generated_tokens"] for r in records)
     summary = {
         "timing": {
             "load_s": round(loaded.load_s, 3),
             "eval_s": round(eval_s, 3),
             "prompt_tokens": prompt_tokens,
-            "generated_tokens": generated,
+            "generated_tokens": sum(r["generated_tokens"] for r in records),
             "prompt_tokens_per_s": round(prompt_tokens / eval_s, 1) if eval_s else None,
         },
         "model": {
@@ -155,7 +187,7 @@ def run_eval(
             "max_length": loaded.max_length,
         },
         "batch_size": config.eval.batch_size,
-        "max_new_tokens": budget,
+        "max_new_tokens": tokens,
     }
     if config.eval.print_outputs:
         for r in records:
@@ -173,33 +205,7 @@ def run_eval(
         main = task.metrics[0]
         log(
             f"{task.name} on {loaded.name}: {len(records)} examples, {main} "
-            f"{metrics[main]:.2f}, {eval_s:.1f} s, {prompt_tokens / max(eval_s, 1e-9):.0f} "
-            "prompt tok/s"
+            f"{results['metrics'][main]:.2f}, {eval_s:.1f} s, "
+            f"{prompt_tokens / max(eval_s, 1e-9):.0f} prompt tok/s"
         )
     return EvalResult(out_dir, results, records, summary)
-
-
-def evaluate_config(config: Config, loaded: LoadedModel | None = None) -> EvalResult:
-    """The whole `ctxlab eval`: validate inputs, then write a finished run directory."""
-    from ctxlab.report import build_report
-
-    task = make_task(config)
-    # A bad data file fails before a slow model load.
-    examples = read_task_data(config.task.data, task) if config.task.data else None
-    if loaded is None:
-        loaded = load_model(
-            config.model.name,
-            config.model.dtype,
-            config.model.device,
-            config.model.trust_remote_code,
-        )
-    if examples is None:
-        examples = task.generate(loaded.tokenizer, loaded.max_length)
-    _check_window(examples, task, loaded, _budget(config, task))
-    with RunDir(config.run.runs_dir, config.run.name) as run:
-        (run.path / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
-        run.log(f"model {loaded.name} loaded in {loaded.load_s:.1f} s ({loaded.dtype})")
-        result = run_eval(config, task, examples, loaded, run.path, run.log)
-        build_report(run.path)
-    result.run_dir = run.path
-    return result

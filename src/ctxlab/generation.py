@@ -12,6 +12,7 @@ single-query attention through a grouped-query matmul (prefill still uses SDPA);
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from ctxlab.errors import CtxlabError
-from ctxlab.prompts import encode_prompt, render_prompt
+from ctxlab.prompts import GenerationRequest, encode_prompt, render_prompt
 
 ATTENTION = "ctxlab_decode"
 
@@ -59,16 +60,6 @@ def _decode_attention(
 
 AttentionInterface.register(ATTENTION, _decode_attention)
 AttentionMaskInterface.register(ATTENTION, sdpa_mask)
-
-
-@dataclass
-class GenerationRequest:
-    """One prompt: chat messages, an optional assistant-turn prefix, and its stop strings."""
-
-    messages: list[dict]
-    assistant_prefix: str = ""
-    stop: Sequence[str] = ()
-    max_new_tokens: int = 128
 
 
 @dataclass(frozen=True)
@@ -135,6 +126,14 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
     return text[:pos], s
 
 
+def _cache_kwarg(model, cache) -> dict:
+    """The cache argument by the name the model's forward takes: `cache` in recent transformers
+    (which warns about `past_key_values`), `past_key_values` before."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT
+    params = inspect.signature(base.forward).parameters
+    return {"cache": cache} if "cache" in params else {"past_key_values": cache}
+
+
 @torch.inference_mode()
 def _prefill(model, prompts: list[list[int]], budget: int) -> tuple[StaticCache, torch.Tensor]:
     """Read each prompt alone (no padding, so SDPA takes its causal fast path: a padding mask
@@ -147,7 +146,7 @@ def _prefill(model, prompts: list[list[int]], budget: int) -> tuple[StaticCache,
         cache = DynamicCache(config=model.config)
         out = model(
             input_ids=torch.tensor([ids], device=model.device),
-            past_key_values=cache,
+            **_cache_kwarg(model, cache),
             use_cache=True,
             logits_to_keep=1,
         )
@@ -211,7 +210,7 @@ def _generate_batch(
             input_ids=next_ids[:, None],
             attention_mask=attention[:, : longest + step + 1],
             position_ids=next_positions,
-            past_key_values=cache,
+            **_cache_kwarg(model, cache),
             use_cache=True,
             cache_position=torch.tensor([longest + step], device=device),
         ).logits[:, -1]

@@ -6,6 +6,20 @@ engine (to run it), so the two can never disagree on a prompt's length.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass
+class GenerationRequest:
+    """One prompt as a task asks for it: chat messages, an optional assistant-turn prefix, its
+    stop strings and token budget. Backends turn requests into completions."""
+
+    messages: list[dict]
+    assistant_prefix: str = ""
+    stop: Sequence[str] = ()
+    max_new_tokens: int = 128
+
 
 def render_prompt(tokenizer, messages: list[dict], assistant_prefix: str = "") -> str:
     """The chat template with the assistant turn opened, then the prefix the model continues.

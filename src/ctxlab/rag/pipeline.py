@@ -1,7 +1,8 @@
 """Retrieve, then generate: the retrieved chunks become the lost-in-the-middle prompt's numbered
 documents (best first), so an answer can cite them as [1], [2], ... and is scored as the paper
-scores it (`best_subspan_em`). The prompt comes from `ctxlab.tasks.multidoc`, shared with the
-`multidoc` task, so a model trained there reads retrieved documents in the format it learned.
+scores it (`best_subspan_em`). The request (prompt, stop strings, budget) comes from
+`ctxlab.tasks.multidoc`, shared with the `multidoc` task, so a model trained there reads retrieved
+documents in the format it learned.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ctxlab.generation import Generation, GenerationRequest, generate
+from ctxlab.generation import Generation, generate
+from ctxlab.prompts import GenerationRequest
 from ctxlab.rag.index import Hit
-from ctxlab.tasks.multidoc import render_prompt
+from ctxlab.tasks.multidoc import generation_defaults, question_request
 
-# The paper scores the first line of an answer, so generation stops there.
-STOP = ("\n",)
-MAX_NEW_TOKENS = 100  # as the multidoc task; the stop at a newline ends most answers early
+# The multidoc task's: stop at the end of the first line, the line the paper scores.
+STOP, MAX_NEW_TOKENS = generation_defaults()
 
 
 @dataclass
@@ -43,12 +44,14 @@ def request(
     question: str,
     hits: Sequence[Hit],
     template: str = "qa",
-    max_new_tokens: int = MAX_NEW_TOKENS,
-    stop: Sequence[str] = STOP,
+    max_new_tokens: int | None = None,
+    stop: Sequence[str] | None = None,
+    scratchpad: bool = False,
 ) -> GenerationRequest:
+    """The multidoc request over the retrieved chunks; stop strings and budget default to the
+    task's (for a scratchpad model with `scratchpad`)."""
     documents = [(h.chunk.title, h.chunk.text) for h in hits]
-    prompt = render_prompt(question, documents, template)
-    return GenerationRequest([{"role": "user", "content": prompt}], "", stop, max_new_tokens)
+    return question_request(question, documents, template, scratchpad, max_new_tokens, stop)
 
 
 def answer(
@@ -56,14 +59,17 @@ def answer(
     questions: Sequence[str],
     hits: Sequence[Sequence[Hit]],
     template: str = "qa",
-    max_new_tokens: int = MAX_NEW_TOKENS,
+    max_new_tokens: int | None = None,
     batch_size: int = 8,
     progress: bool = True,
     description: str = "answering",
-    stop: Sequence[str] = STOP,
+    stop: Sequence[str] | None = None,
+    scratchpad: bool = False,
 ) -> list[Answer]:
     """Each question answered by `loaded` (a `LoadedModel`) from its retrieved chunks."""
-    requests = [request(q, h, template, max_new_tokens, stop) for q, h in zip(questions, hits)]
+    requests = [
+        request(q, h, template, max_new_tokens, stop, scratchpad) for q, h in zip(questions, hits)
+    ]
     outputs = generate(loaded.model, loaded.tokenizer, requests, batch_size, progress, description)
     return [
         Answer(q, out.text.strip(), list(h), out) for q, h, out in zip(questions, hits, outputs)

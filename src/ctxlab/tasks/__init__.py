@@ -1,14 +1,28 @@
-"""Tasks register by name; importing this package registers the built-in ones."""
+"""Tasks by name: `get_task_class` finds the modules of this package and the `ctxlab.tasks`
+entry points (see `ctxlab.tasks.base`)."""
 
-from ctxlab.tasks import folio, kv, multidoc, niah, prontoqa, qa  # noqa: F401
 from ctxlab.tasks.base import (
     TASKS,
     Example,
     Task,
     TaskConfig,
+    all_tasks,
     get_task_class,
     read_jsonl,
+    register,
+    task_names,
     write_jsonl,
 )
 
-__all__ = ["TASKS", "Example", "Task", "TaskConfig", "get_task_class", "read_jsonl", "write_jsonl"]
+__all__ = [
+    "TASKS",
+    "Example",
+    "Task",
+    "TaskConfig",
+    "all_tasks",
+    "get_task_class",
+    "read_jsonl",
+    "register",
+    "task_names",
+    "write_jsonl",
+]

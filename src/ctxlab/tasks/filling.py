@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from ctxlab.errors import CtxlabError
 from ctxlab.prompts import count_prompt_tokens
@@ -19,9 +19,18 @@ from ctxlab.tasks.base import TaskConfig
 class LengthSweepConfig(TaskConfig):
     """Settings of tasks that fill prompts to context lengths at needle/gold depths."""
 
-    lengths: list[int] = [1024]
-    depths: list[int] = [0, 25, 50, 75, 100]
-    length_unit: Literal["tokens", "chars"] = "tokens"
+    lengths: list[int] = Field(
+        [1024],
+        description="context lengths, e.g. 512,1024,2048",
+        json_schema_extra={"aliases": ["--context-length"]},
+    )
+    depths: list[int] = Field(
+        [0, 25, 50, 75, 100],
+        description="needle (or gold passage) depths in percent, e.g. 0,50,100",
+    )
+    length_unit: Literal["tokens", "chars"] = Field(
+        "tokens", description="what lengths count: the model's tokens, or characters"
+    )
 
     @field_validator("lengths", "depths", mode="before")
     @classmethod

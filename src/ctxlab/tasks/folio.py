@@ -11,20 +11,35 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from ctxlab.errors import CtxlabError
 from ctxlab.solvers.proofs import CONCLUSION_FORMAT, parse_label
-from ctxlab.tasks.base import Example, Task, TaskConfig, read_jsonl, register
+from ctxlab.tasks.base import (
+    NAME_HELP,
+    PRED_CLEANING_HELP,
+    Example,
+    PredCleaning,
+    Task,
+    TaskConfig,
+    read_jsonl,
+    register,
+)
+from ctxlab.tasks.logic_prompt import make_example
 from ctxlab.tasks.logic_sources import is_examples_file, read_folio, split_indices
-from ctxlab.tasks.prontoqa import make_example
 
 
 class FolioConfig(TaskConfig):
     """`source` is a FOLIO jsonl; all its records (or `num_samples` if set) of `split`."""
 
-    name: Literal["folio"] = "folio"
-    source: str | None = None
-    split: Literal["all", "train", "test"] = "all"
-    pred_cleaning: str = "none"
+    name: Literal["folio"] = Field("folio", description=NAME_HELP)
+    source: str | None = Field(
+        None, description="a FOLIO jsonl (e.g. folio-validation.jsonl) to read problems from"
+    )
+    split: Literal["all", "train", "test"] = Field(
+        "all", description="seeded 90/10 share of the --source file"
+    )
+    pred_cleaning: PredCleaning = Field("none", description=PRED_CLEANING_HELP)
 
 
 def folio_examples(path: str, config: FolioConfig, task: str = "folio") -> list[Example]:
@@ -72,7 +87,7 @@ class FolioTask(Task):
     def read_data(self, path: str) -> list[Example]:
         """An examples jsonl, or a raw FOLIO jsonl converted on the fly."""
         if is_examples_file(path):
-            return read_jsonl(path)
+            return self.own_examples(path, read_jsonl(path))
         return folio_examples(path, self.config, self.name)
 
     def clean_prediction(self, text: str) -> str:

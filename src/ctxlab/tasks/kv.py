@@ -15,17 +15,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ctxlab.errors import CtxlabError
-from ctxlab.tasks.base import Example, Task, TaskConfig, register
-from ctxlab.tasks.multidoc_data import (
-    POSITIONS_HELP,
-    SOURCE_HELP,
-    TEMPLATE_HELP,
-    int_list,
-    json_lines,
+from ctxlab.tasks.base import (
+    NAME_HELP,
+    PRED_CLEANING_HELP,
+    Example,
+    PredCleaning,
+    Task,
+    TaskConfig,
+    register,
 )
+from ctxlab.tasks.multidoc_data import int_list, json_lines
 
 _INSTRUCTION = "Extract the value corresponding to the specified key in the JSON object below."
 TEMPLATES = {
@@ -78,12 +80,21 @@ class KVConfig(TaskConfig):
     """`num_samples` queries per (number of keys, gold position); from `source` when given
     (its records fix the number of keys), else generated."""
 
-    name: Literal["kv"] = "kv"
-    source: str | None = None
-    num_keys: list[int] = [75]
-    gold_positions: str = "0,24,49,74"
-    template: Literal["kv", "kv_with_query_aware_contextualization"] = "kv"
-    pred_cleaning: str = "none"
+    name: Literal["kv"] = Field("kv", description=NAME_HELP)
+    source: str | None = Field(
+        None,
+        description="a lost-in-the-middle kv file (e.g. kv-retrieval-75_keys.jsonl.gz); "
+        "without it, UUID pairs are generated",
+    )
+    num_keys: list[int] = Field([75], description="key-value pairs per context, e.g. 75 or 10,50")
+    gold_positions: str = Field(
+        "0,24,49,74",
+        description="0-based positions of the queried pair, e.g. 0,24,49,74, or all, random",
+    )
+    template: Literal["kv", "kv_with_query_aware_contextualization"] = Field(
+        "kv", description="the paper's prompt, or with the key also before the data"
+    )
+    pred_cleaning: PredCleaning = Field("none", description=PRED_CLEANING_HELP)
 
     @field_validator("num_keys", mode="before")
     @classmethod
@@ -123,12 +134,6 @@ class KVTask(Task):
     # tokens cut the value off (built-in model, 10 keys: accuracy 0.0 at 48, 16.7 at 100).
     max_new_tokens = 100
     config: KVConfig
-    cli_flags = {
-        "--source": {"help": SOURCE_HELP},
-        "--num-keys": {"help": "kv: key-value pairs per context, e.g. 75 or 10,50"},
-        "--gold-positions": {"help": POSITIONS_HELP},
-        "--template": {"help": TEMPLATE_HELP},
-    }
 
     @cached_property
     def _file(self) -> list[tuple[Pairs, str, str]] | None:

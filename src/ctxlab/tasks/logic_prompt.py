@@ -1,7 +1,13 @@
 """The SOKRATES prompt for logic tasks: numbered premises, the conclusion to evaluate, and the
-TRUE/FALSE/UNKNOWN choice, asking for an optionized proof (one rule application per line)."""
+TRUE/FALSE/UNKNOWN choice, asking for an optionized proof (one rule application per line).
+
+Shared by the generator (`prontoqa`), the loaders of real files (`logic_sources`) and `folio`,
+so all logic examples read alike and a model trained on one is evaluated on another unchanged.
+"""
 
 from __future__ import annotations
+
+from ctxlab.tasks.base import Example
 
 INSTRUCTIONS = (
     "You are a logical reasoning assistant. Given premises and a conclusion, determine if the "
@@ -27,4 +33,25 @@ def logic_prompt(premises: list[str], conclusion: str, proof: bool = True) -> st
     return (
         f"{head}\n\nPremises:\n{numbered}\n\nConclusion to evaluate: {conclusion.strip()}"
         "\n\nReasoning:"
+    )
+
+
+def make_example(
+    task: str,
+    example_id: str,
+    premises: list[str],
+    query: str,
+    label: str,
+    target: str | None,
+    meta: dict,
+) -> Example:
+    """An example in the prompt format of the logic tasks, from premises and a query; its `meta`
+    holds all `ctxlab.solvers.proofs.check_proof` needs to check a proof."""
+    return Example(
+        id=example_id,
+        task=task,
+        input=logic_prompt(premises, query),
+        answers=[label],
+        target=target,
+        meta={**meta, "label": label, "premises": premises, "query": query},
     )

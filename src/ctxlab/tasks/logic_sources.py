@@ -22,6 +22,7 @@ from ctxlab.errors import CtxlabError
 from ctxlab.solvers.proofs import CONCLUSION_FORMAT, format_step, normalize_label
 from ctxlab.solvers.statements import Fact, Rule, modus_ponens, parse_statement, render_fact
 from ctxlab.tasks.base import Example
+from ctxlab.tasks.logic_prompt import make_example
 
 console = Console(stderr=True)
 PRONTOQA_FORMAT = (
@@ -185,8 +186,6 @@ def _logipt_records(items: list) -> list[dict]:
 def load_prontoqa_source(path: str | Path, config, task: str) -> list[Example]:
     """Examples of a PrOntoQA JSON or LoGiPT file: the chosen `split`, all records unless
     `num_samples` was set (then at most that many per hop count)."""
-    from ctxlab.tasks.prontoqa import make_example
-
     path = Path(path)
     data = _read_json_or_jsonl(path, PRONTOQA_FORMAT)
     if isinstance(data, dict) and "conversations" in data:

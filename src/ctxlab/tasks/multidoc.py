@@ -1,7 +1,8 @@
 """Multi-document QA as in "Lost in the Middle": a question over k documents, one of them gold.
 
-This module holds the paper's prompts and their rendering, shared by the `multidoc` task and by
-retrieval-augmented generation (`ctxlab.rag`), so both ask and score the same way.
+This module holds the paper's prompts, their rendering and the request's stop strings and budget,
+shared by the `multidoc` task and by retrieval-augmented generation (`ctxlab.rag`), so both ask
+and score the same way.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ from pydantic import Field, field_validator, model_validator
 
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import best_subspan_em
-from ctxlab.tasks.base import Example, Task, TaskConfig, read_jsonl, register
+from ctxlab.prompts import GenerationRequest
+from ctxlab.tasks.base import (
+    NAME_HELP,
+    PRED_CLEANING_HELP,
+    Example,
+    PredCleaning,
+    Task,
+    TaskConfig,
+    read_jsonl,
+    register,
+)
 from ctxlab.tasks.multidoc_data import (
-    POSITIONS_HELP,
-    SOURCE_HELP,
-    TEMPLATE_HELP,
     DistractorPool,
     Pool,
     Record,
@@ -76,6 +84,31 @@ def render_prompt(question: str, documents: Sequence[tuple[str, str]], template:
     return TEMPLATES[template].format(question=question, search_results=results)
 
 
+def generation_defaults(scratchpad: bool = False) -> tuple[tuple[str, ...], int]:
+    """Stop strings and token budget of an answer. The paper scores the first line, so
+    generation may stop there; a scratchpad needs its lines."""
+    return ((), 160) if scratchpad else (("\n",), 100)
+
+
+def question_request(
+    question: str,
+    documents: Sequence[tuple[str, str]],
+    template: str = "qa",
+    scratchpad: bool = False,
+    max_new_tokens: int | None = None,
+    stop: Sequence[str] | None = None,
+) -> GenerationRequest:
+    """The request for a question over (title, text) documents, as the multidoc task asks it:
+    its prompt, stop strings and budget (unless given)."""
+    default_stop, default_budget = generation_defaults(scratchpad)
+    return GenerationRequest(
+        [{"role": "user", "content": render_prompt(question, documents, template)}],
+        "",
+        default_stop if stop is None else tuple(stop),
+        default_budget if max_new_tokens is None else max_new_tokens,
+    )
+
+
 def final_answer(prediction: str) -> str:
     """The text after the last "Answer:" of a scratchpad prediction (what `--last-answer-only`
     scores); empty when it has none, so a copied document on line 1 earns nothing."""
@@ -90,20 +123,40 @@ class MultidocConfig(TaskConfig):
     position or cycling through the positions. Pools `train`/`val` always show all documents
     with `train_gold_positions`; `eval_split` applies elsewhere."""
 
-    name: Literal["multidoc"] = "multidoc"
-    source: str | None = None
-    num_docs: list[int] = [10]
-    gold_positions: str = "0,4,9"
-    distractors: Literal["random", "hard"] = "random"
-    eval_split: Literal["val_anc", "val_pos", "closedbook"] = "val_anc"
-    template: Literal["qa", "qa_with_query_aware_contextualization"] = "qa"
-    pool: Pool = "all"
-    pool_seed: int = 0
-    test_fraction: float = Field(0.3, gt=0, lt=1)
-    val_fraction: float = Field(0.05, ge=0, lt=1)
-    train_gold_positions: str = "balanced"
-    last_answer_only: bool = False
-    pred_cleaning: str = "none"
+    name: Literal["multidoc"] = Field("multidoc", description=NAME_HELP)
+    source: str | None = Field(
+        None,
+        description="a records file: question, answers and passages (e.g. the "
+        "lost-in-the-middle nq-open-oracle.jsonl.gz)",
+    )
+    num_docs: list[int] = Field([10], description="documents per context, e.g. 10 or 10,20,30")
+    gold_positions: str = Field(
+        "0,4,9",
+        description="0-based positions of the gold document, e.g. 0,4,9, or all, random, balanced",
+    )
+    distractors: Literal["random", "hard"] = Field(
+        "random", description="distractor documents: random, or hard (nearest by embedding)"
+    )
+    eval_split: Literal["val_anc", "val_pos", "closedbook"] = Field(
+        "val_anc",
+        description="val_anc (all documents), val_pos (gold only) or closedbook (none)",
+    )
+    template: Literal["qa", "qa_with_query_aware_contextualization"] = Field(
+        "qa", description="the paper's prompt, or with the question also before the documents"
+    )
+    pool: Pool = Field(
+        "all", description="questions: all, or the disjoint train/val/test partition"
+    )
+    pool_seed: int = Field(0, description="seed of the train/val/test question partition")
+    test_fraction: float = Field(0.3, gt=0, lt=1, description="share of questions in the test pool")
+    val_fraction: float = Field(0.05, ge=0, lt=1, description="share of questions in the val pool")
+    train_gold_positions: str = Field(
+        "balanced", description="gold positions in the train and val pools (as --gold-positions)"
+    )
+    last_answer_only: bool = Field(
+        False, description="score only the text after the last 'Answer:' (scratchpad outputs)"
+    )
+    pred_cleaning: PredCleaning = Field("none", description=PRED_CLEANING_HELP)
 
     @field_validator("num_docs", mode="before")
     @classmethod
@@ -145,33 +198,14 @@ class MultidocTask(Task):
     metrics = ("best_subspan_em",)
     breakdown_keys = ("num_docs", "gold_position")
     config: MultidocConfig
-    cli_flags = {
-        "--source": {"help": SOURCE_HELP},
-        "--num-docs": {"help": "documents per context, e.g. 10 or 10,20,30"},
-        "--gold-positions": {"help": POSITIONS_HELP},
-        "--distractors": {"help": "multidoc: random (default) or hard (nearest by embedding)"},
-        "--eval-split": {
-            "help": "multidoc: val_anc (all documents), val_pos (gold only), closedbook"
-        },
-        "--template": {"help": TEMPLATE_HELP},
-        "--pool": {"help": "questions: all, or the disjoint train/val/test partition"},
-        "--pool-seed": {"type": int, "help": "seed of the train/val/test question partition"},
-        "--last-answer-only": {
-            "action": "store_true",
-            "default": None,
-            "help": "score only the text after the last 'Answer:' (scratchpad outputs)",
-        },
-    }
 
     @property
     def stop(self) -> tuple[str, ...]:  # type: ignore[override]
-        """The paper scores the first line, so generation may stop there; a scratchpad needs
-        its lines."""
-        return () if self.config.last_answer_only else ("\n",)
+        return generation_defaults(self.config.last_answer_only)[0]
 
     @property
     def max_new_tokens(self) -> int:  # type: ignore[override]
-        return 160 if self.config.last_answer_only else 100
+        return generation_defaults(self.config.last_answer_only)[1]
 
     @cached_property
     def records(self) -> list[Record]:
@@ -202,7 +236,7 @@ class MultidocTask(Task):
         except (json.JSONDecodeError, TypeError):
             is_examples = True  # read_jsonl names the bad line
         if is_examples:
-            return read_jsonl(path)
+            return self.own_examples(path, read_jsonl(path))
         return type(self)(self.config.model_copy(update={"source": path})).generate()
 
     def generate(self, tokenizer=None, max_length: int | None = None) -> list[Example]:

@@ -222,7 +222,7 @@ def embed(texts: list[str], cache_name: str | None):
     texts' hash) so a pool is encoded once."""
     import numpy as np
 
-    from ctxlab.models.loading import cache_root
+    from ctxlab.models.builtin import cache_root
 
     path = None
     if cache_name is not None:
@@ -241,12 +241,3 @@ def embed(texts: list[str], cache_name: str | None):
         np.save(tmp, vectors)
         tmp.replace(path)
     return vectors
-
-
-# Help of the flags multidoc and kv share (a shared flag is declared once, by the first task).
-SOURCE_HELP = "jsonl(.gz) records: qa/multidoc question+answers+passages, kv key-value files"
-POSITIONS_HELP = "multidoc/kv gold positions, 0-based: e.g. 0,4,9, or all, random, balanced"
-TEMPLATE_HELP = (
-    "multidoc: qa, qa_with_query_aware_contextualization; kv: kv, "
-    "kv_with_query_aware_contextualization"
-)

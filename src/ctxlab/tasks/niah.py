@@ -17,12 +17,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from ctxlab.cleaning import DATA_CLEANERS
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import string_match_all
-from ctxlab.tasks.base import Example, Task, register
+from ctxlab.tasks.base import NAME_HELP, Example, Task, register
 from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units
 from ctxlab.tasks.prose import prose_sentences
 
@@ -59,15 +59,29 @@ def _word_list(name: str) -> list[str]:
 class NiahConfig(LengthSweepConfig):
     """NIAH settings; `num_samples` is per (variant, length), spread round-robin over depths."""
 
-    name: Literal["niah"] = "niah"
-    variants: list[str] = ["niah_single_1"]
-    depth_distribution: Literal["uniform", "random", "fixed"] = "uniform"
-    needle_type_k: NeedleType | None = None
-    needle_type_v: NeedleType | None = None
-    haystack: HaystackType | None = None
-    haystack_file: str | None = None
-    tokens_to_generate: int = 128
-    data_cleaning: Literal["ruler", "none"] = "ruler"
+    name: Literal["niah"] = Field("niah", description=NAME_HELP)
+    variants: list[str] = Field(
+        ["niah_single_1"],
+        description="niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, "
+        "a comma list, or all",
+        json_schema_extra={"aliases": ["--variant"]},
+    )
+    depth_distribution: Literal["uniform", "random", "fixed"] = Field(
+        "uniform",
+        description="needle depths: round-robin over --depths, drawn from them, or the first",
+    )
+    needle_type_k: NeedleType | None = Field(None, description="key type (default: the variant's)")
+    needle_type_v: NeedleType | None = Field(
+        None, description="value type (default: the variant's)"
+    )
+    haystack: HaystackType | None = Field(None, description="haystack (default: the variant's)")
+    haystack_file: str | None = Field(None, description="your own prose for the essay haystack")
+    tokens_to_generate: int = Field(
+        128, description="generation budget kept free within each length (RULER's 128)"
+    )
+    data_cleaning: Literal["ruler", "none"] = Field(
+        "ruler", description="cleaning of --haystack-file text: ruler or none"
+    )
 
     @field_validator("variants", mode="before")
     @classmethod
@@ -97,21 +111,6 @@ class NiahTask(Task):
     breakdown_keys = ("variant", "length", "depth")
     max_new_tokens = 128
     config: NiahConfig
-    cli_flags = {
-        "--variant": {
-            "dest": "variants",
-            "help": "niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, "
-            "a comma list, or all",
-        },
-        "--depths": {"help": "needle depths in percent, e.g. 0,50,100"},
-        "--depth-distribution": {"choices": ["uniform", "random", "fixed"]},
-        "--needle-type-k": {"choices": ["words", "numbers", "uuids"]},
-        "--needle-type-v": {"choices": ["words", "numbers", "uuids"]},
-        "--haystack": {"choices": ["noise", "essay", "needle"]},
-        "--haystack-file": {"help": "your own prose for the essay haystack"},
-        "--length-unit": {"choices": ["tokens", "chars"]},
-        "--data-cleaning": {"choices": ["ruler", "none"]},
-    }
 
     @cached_property
     def _words(self) -> tuple[list[str], list[str]]:
@@ -238,8 +237,33 @@ class NiahTask(Task):
             key = self._random(type_k, rng)
         return NEEDLE.format(type_v=type_v, key=key, value=self._random(type_v, rng))
 
+    def scratchpad_target(self, example: Example) -> str:
+        return niah_scratchpad(example)
+
     def score(self, prediction: str, example: Example) -> dict[str, float]:
         return {"string_match_all": string_match_all([prediction], [example.answers])}
+
+
+def niah_scratchpad(example: Example) -> str:
+    """Scratchpad target for NIAH: copy the needle sentence(s) holding the answers, then answer.
+
+    Needles read "One of the special magic {type_v} for {key} is: {value}." (keys and values
+    have no spaces) and each answer is a needle's value, so each sentence is found in
+    `example.input` by its answer. The result is those sentences, one per line in answer order,
+    then a line "Answer: " with the answers joined by ", " (what `--last-answer-only` reads).
+    """
+    sentences: list[str] = []
+    for answer in example.answers:
+        pattern = rf"One of the special magic \w+ for \S+ is: {re.escape(answer)}\."
+        match = re.search(pattern, example.input)
+        if match is None:
+            raise CtxlabError(
+                f"example {example.id}: no needle sentence with the answer {answer!r} in its "
+                "input, so no scratchpad can be built: use --method sft for this data"
+            )
+        if match.group(0) not in sentences:
+            sentences.append(match.group(0))
+    return "\n".join(sentences) + "\nAnswer: " + ", ".join(example.answers)
 
 
 def _insert(units: list[str], needles: list[str], depths: dict[str, int], sep: str) -> str:

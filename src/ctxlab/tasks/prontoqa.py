@@ -16,15 +16,30 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from ctxlab.solvers.proofs import check_proof
-from ctxlab.tasks.base import Example, Task, TaskConfig, read_jsonl, register
-from ctxlab.tasks.logic_prompt import logic_prompt
+from ctxlab.tasks.base import (
+    NAME_HELP,
+    PRED_CLEANING_HELP,
+    Example,
+    PredCleaning,
+    Task,
+    TaskConfig,
+    read_jsonl,
+    register,
+)
+from ctxlab.tasks.logic_prompt import make_example
+from ctxlab.tasks.logic_sources import is_examples_file, load_prontoqa_source
 from ctxlab.tasks.ontology import make_problem
 
 
 def parse_hops(value) -> list[int]:
-    """`[1, 2, 3]`, `3`, `"1-5"` or `"1,3,5"` as a sorted list of hop counts."""
+    """Hop counts: a string (`"1-5"`, `"1,3,5"`) as a sorted list, `3` as `[3]`, and a list with
+    each string item expanded in place (`--hops 1-3` may arrive as `["1-3"]`)."""
     if isinstance(value, int):
         return [value]
+    if isinstance(value, list):
+        return [
+            h for item in value for h in (parse_hops(item) if isinstance(item, str) else [item])
+        ]
     if isinstance(value, str):
         hops: set[int] = set()
         for part in (p.strip() for p in value.split(",") if p.strip()):
@@ -43,12 +58,18 @@ class ProntoQAConfig(TaskConfig):
     """`num_samples` is per hop count. With `source`, examples come from that file (PrOntoQA
     JSON or LoGiPT conversations); `split` then picks a seeded 90/10 train/test share."""
 
-    name: Literal["prontoqa"] = "prontoqa"
-    hops: list[int] = [1, 2, 3, 4, 5]
-    distractors: int = Field(2, ge=0, le=12)
-    source: str | None = None
-    split: Literal["all", "train", "test"] = "all"
-    pred_cleaning: str = "none"
+    name: Literal["prontoqa"] = Field("prontoqa", description=NAME_HELP)
+    hops: list[int] = Field([1, 2, 3, 4, 5], description="hop counts: 1-5, 3 or 1,3,5")
+    distractors: int = Field(
+        2, ge=0, le=12, description="distractor rule groups per generated problem"
+    )
+    source: str | None = Field(
+        None, description="a PrOntoQA JSON or LoGiPT file to read problems from instead"
+    )
+    split: Literal["all", "train", "test"] = Field(
+        "all", description="seeded 90/10 share of a --source file without a test split"
+    )
+    pred_cleaning: PredCleaning = Field("none", description=PRED_CLEANING_HELP)
 
     @field_validator("hops", mode="before")
     @classmethod
@@ -63,26 +84,6 @@ class ProntoQAConfig(TaskConfig):
         return value
 
 
-def make_example(
-    task: str,
-    example_id: str,
-    premises: list[str],
-    query: str,
-    label: str,
-    target: str | None,
-    meta: dict,
-) -> Example:
-    """An example in the prompt format of the logic tasks, from premises and a query."""
-    return Example(
-        id=example_id,
-        task=task,
-        input=logic_prompt(premises, query),
-        answers=[label],
-        target=target,
-        meta={**meta, "label": label, "premises": premises, "query": query},
-    )
-
-
 @register
 class ProntoQATask(Task):
     name = "prontoqa"
@@ -92,21 +93,12 @@ class ProntoQATask(Task):
     # A 5-hop gold proof is ~150 tokens of the built-in tokenizer; room for a wordier model.
     max_new_tokens = 256
     stop = ("\n\n\n", "\nPremises:")
+    has_step_verdicts = True
     config: ProntoQAConfig
-    cli_flags = {
-        "--hops": {"help": "hop counts: 1-5, 3 or 1,3,5 (prontoqa)"},
-        "--distractors": {"help": "prontoqa: distractor rule groups per problem (default 2)"},
-        "--split": {
-            "choices": ["all", "train", "test"],
-            "help": "seeded 90/10 share of a --source file without a test split",
-        },
-    }
 
     def generate(self, tokenizer=None, max_length: int | None = None) -> list[Example]:
         cfg = self.config
         if cfg.source:
-            from ctxlab.tasks.logic_sources import load_prontoqa_source
-
             return load_prontoqa_source(cfg.source, cfg, self.name)
         return [self.example(hops, i) for hops in cfg.hops for i in range(cfg.num_samples)]
 
@@ -128,10 +120,8 @@ class ProntoQATask(Task):
 
     def read_data(self, path: str) -> list[Example]:
         """An examples jsonl, or a raw PrOntoQA JSON / LoGiPT file (converted on the fly)."""
-        from ctxlab.tasks.logic_sources import is_examples_file, load_prontoqa_source
-
         if is_examples_file(path):
-            return read_jsonl(path)
+            return self.own_examples(path, read_jsonl(path))
         return load_prontoqa_source(path, self.config, self.name)
 
     def clean_prediction(self, text: str) -> str:
@@ -143,3 +133,7 @@ class ProntoQATask(Task):
     def step_verdicts(self, prediction: str, example: Example) -> list[tuple[str, bool]]:
         """Each step's text and whether the checker accepts it: the OaK loop's step pairs."""
         return [(step.text, step.valid) for step in check_proof(prediction, example).steps]
+
+    def explain(self, prediction: str, example: Example) -> list[str]:
+        """The proof checker's reasons: each invalid step, an unreached query, a wrong label."""
+        return check_proof(prediction, example).errors

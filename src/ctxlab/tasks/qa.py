@@ -14,9 +14,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
+
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import string_match_part
-from ctxlab.tasks.base import Example, Task, answer_list, json_lines, register
+from ctxlab.tasks.base import (
+    NAME_HELP,
+    PRED_CLEANING_HELP,
+    Example,
+    PredCleaning,
+    Task,
+    answer_list,
+    json_lines,
+    register,
+)
 from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units
 
 # RULER's QA template and answer prefix (scripts/data/synthetic/constants.py).
@@ -71,11 +82,17 @@ def load_records(path: str | Path) -> list[dict]:
 class QAConfig(LengthSweepConfig):
     """`source` is the records file; `num_samples` is per length, spread over `depths`."""
 
-    name: Literal["qa"] = "qa"
-    source: str | None = None
-    add_distractors: bool = True
-    tokens_to_generate: int = 32
-    pred_cleaning: str = "ruler"
+    name: Literal["qa"] = Field("qa", description=NAME_HELP)
+    source: str | None = Field(None, description="jsonl(.gz) of question/answers/passage records")
+    add_distractors: bool = Field(
+        True,
+        description="fill the context with other records' passages (else the gold one alone)",
+        json_schema_extra={"aliases": ["--no-distractors"]},
+    )
+    tokens_to_generate: int = Field(
+        32, description="generation budget kept free within each length"
+    )
+    pred_cleaning: PredCleaning = Field("ruler", description=PRED_CLEANING_HELP)
 
 
 @register
@@ -86,10 +103,6 @@ class QATask(Task):
     breakdown_keys = ("variant", "length", "depth")
     max_new_tokens = 32
     config: QAConfig
-    cli_flags = {
-        "--source": {"help": "jsonl(.gz) of question/answers/passage records"},
-        "--no-distractors": {"dest": "add_distractors", "action": "store_false", "default": None},
-    }
 
     @cached_property
     def records(self) -> list[dict]:

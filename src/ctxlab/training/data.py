@@ -9,7 +9,6 @@ batched by similar length (see `trainer.py`) and padded to the batch maximum by 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,38 +23,9 @@ Method = Literal["sft", "scratchpad"]
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")
 
 
-def niah_scratchpad(example: Example) -> str:
-    """Scratchpad target for NIAH: copy the needle sentence(s) holding the answers, then answer.
-
-    Needles read "One of the special magic {type_v} for {key} is: {value}." (keys and values
-    have no spaces) and each answer is a needle's value, so each sentence is found in
-    `example.input` by its answer. The result is those sentences, one per line in answer order,
-    then a line "Answer: " with the answers joined by ", " (what `--last-answer-only` reads).
-    """
-    sentences: list[str] = []
-    for answer in example.answers:
-        pattern = rf"One of the special magic \w+ for \S+ is: {re.escape(answer)}\."
-        match = re.search(pattern, example.input)
-        if match is None:
-            raise CtxlabError(
-                f"example {example.id}: no needle sentence with the answer {answer!r} in its "
-                "input, so no scratchpad can be built: use --method sft for this data"
-            )
-        if match.group(0) not in sentences:
-            sentences.append(match.group(0))
-    return "\n".join(sentences) + "\nAnswer: " + ", ".join(example.answers)
-
-
 def training_target(task: Task, example: Example, method: Method) -> str:
     """What the model is taught to write: the answer (`sft`) or scratchpad + answer."""
-    if method == "sft":
-        return task.target(example)
-    custom = getattr(task, "scratchpad_target", None)
-    if callable(custom):
-        return custom(example)
-    if task.name == "niah":
-        return niah_scratchpad(example)
-    raise CtxlabError(f"task {task.name!r} defines no scratchpad target: use --method sft for it")
+    return task.target(example) if method == "sft" else task.scratchpad_target(example)
 
 
 def join_target(prompt: str, target: str) -> str:

@@ -18,12 +18,9 @@ def task_metric_scorer(
 ) -> Callable[[torch.nn.Module], dict[str, float]]:
     """A function that generates answers to `examples` with the model being trained (greedy, the
     eval engine and prompts) and returns the task's mean scores."""
-    from ctxlab.evaluation import score_predictions
-    from ctxlab.generation import GenerationRequest, generate
+    from ctxlab.generation import generate
 
-    requests = [
-        GenerationRequest(*task.prompt(e), task.stop, task.max_new_tokens) for e in examples
-    ]
+    requests = task.requests(examples)
 
     def scores(model: torch.nn.Module) -> dict[str, float]:
         was_training = model.training
@@ -33,7 +30,7 @@ def task_metric_scorer(
                 outputs = generate(model, tokenizer, requests, batch_size, progress=False)
         finally:
             model.train(was_training)
-        records = score_predictions(task, examples, outputs)
-        return {m: sum(r["scores"][m] for r in records) / len(records) for m in task.metrics}
+        scored = task.score_batch(examples, [out.text for out in outputs])
+        return {m: sum(s[m] for _, s in scored) / len(scored) for m in task.metrics}
 
     return scores

@@ -10,50 +10,57 @@ the run directory is created, so bad input leaves none behind.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field, SerializeAsAny
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ctxlab.config import RecipeConfig, RunConfig
 from ctxlab.errors import CtxlabError
-from ctxlab.evaluation import breakdown
+from ctxlab.evaluation import breakdown, make_task, summarize
+from ctxlab.io import json_lines, write_json, write_jsonl
+from ctxlab.recipes import RunSummary, register
+from ctxlab.recipes.common import open_run
+from ctxlab.reporting.artifacts import VerifyResults
 from ctxlab.solvers.fol import FolParseError, fol_label, parse_formula
 from ctxlab.solvers.proofs import check_proof, parse_label
-from ctxlab.tasks.base import Example
-from ctxlab.tracking import RunDir, write_json, write_jsonl
+from ctxlab.stats import interval
+from ctxlab.tasks.base import Example, TaskConfig
 
 VERIFIABLE = ("prontoqa", "folio")
 
 
-@dataclass
-class VerifyResult:
-    run_dir: Path | None
-    results: dict[str, Any]
-    verdicts: list[dict[str, Any]]
+class VerifyConfig(RecipeConfig):
+    """`ctxlab verify`: the task (prontoqa or folio) and its data file (`task.data`), and
+    optionally a model's predictions to check instead of the gold answers."""
+
+    recipe: Literal["verify"] = "verify"  # type: ignore[assignment]
+    task: SerializeAsAny[TaskConfig] = TaskConfig(name="prontoqa")
+    predictions: str | None = Field(
+        None, description='jsonl of {"id", "prediction"} (an eval run\'s predictions.jsonl)'
+    )
+    timeout_ms: int = Field(5000, ge=1, description="z3 time per check (folio)")
+    strict: bool = Field(False, description="folio: stop at the first formula that fails to parse")
+    show: int = Field(20, ge=0, description="disagreements/rejections to print")
+    progress: bool = Field(True, description="show progress bars")
+    run: RunConfig = RunConfig(name="verify")
 
 
 def read_predictions(path: str | Path) -> dict[str, str]:
     """`{"id", "prediction"}` lines (an eval run's predictions.jsonl works) by id."""
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise CtxlabError(f"predictions file {path} does not exist: pass a jsonl of id/prediction")
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                out[str(record["id"])] = str(record["prediction"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise CtxlabError(
-                    f"{path}:{number} is not a prediction line: each line needs "
-                    '{"id": ..., "prediction": ...} (an eval run\'s predictions.jsonl works)'
-                ) from None
-    if not out:
-        raise CtxlabError(f"predictions file {path} holds no predictions")
+    for number, record in json_lines(Path(path), "predictions", noun="predictions"):
+        try:
+            out[str(record["id"])] = str(record["prediction"])
+        except (KeyError, TypeError):
+            raise CtxlabError(
+                f"{path}:{number} is not a prediction line: each line needs "
+                '{"id": ..., "prediction": ...} (an eval run\'s predictions.jsonl works)'
+            ) from None
     return out
 
 
@@ -89,14 +96,14 @@ def _verify_prontoqa(examples: list[Example], predictions, show: bool) -> tuple[
                 }
             )
     metrics = ("accuracy", "step_validity", "trace_validity")
-    means = {m: sum(r["scores"][m] for r in records) / len(records) for m in metrics}
     rejected = [
         {"id": v["id"], "hops": v["hops"], "errors": v["errors"], "proof": v["proof"]}
         for v in verdicts
         if v["trace_validity"] < 100
     ]
     results = {
-        "metrics": means,
+        **summarize(records, metrics),
+        "breakdown_keys": ["hops"],
         "breakdown": breakdown(records, ("hops",), metrics),
         "num_rejected": len(rejected),
         "rejected": rejected[:50],
@@ -149,13 +156,15 @@ def _verify_folio(
             )
     if all(v["status"] == "parse_error" for v in verdicts) and first_error is not None:
         raise first_error
-    metrics = {"label_agreement": 100.0 * sum(v["agrees"] for v in verdicts) / len(verdicts)}
+    scores = {"label_agreement": [100.0 * v["agrees"] for v in verdicts]}
     if predictions:
-        hits = sum(v["predicted"] == v["gold"] for v in verdicts)
-        metrics["accuracy"] = 100.0 * hits / len(verdicts)
+        scores["accuracy"] = [100.0 * (v["predicted"] == v["gold"]) for v in verdicts]
+    metrics = {m: sum(values) / len(values) for m, values in scores.items()}
+    intervals = {m: interval(values).to_dict() for m, values in scores.items()}
     disagreements = [v for v in verdicts if not v["agrees"]]
     results = {
         "metrics": metrics,
+        "intervals": intervals,
         "compared": "predicted vs solver" if predictions else "gold vs solver",
         "num_agree": len(verdicts) - len(disagreements),
         "num_parse_errors": sum(v["status"] == "parse_error" for v in verdicts),
@@ -166,47 +175,66 @@ def _verify_folio(
     return results, verdicts
 
 
-def verify(
-    task: str,
-    data: str,
-    predictions: str | None = None,
-    runs_dir: str = "runs",
-    name: str = "verify",
-    timeout_ms: int = 5000,
-    strict: bool = False,
-    progress: bool = True,
-) -> VerifyResult:
+def verify(config: VerifyConfig) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
     """Check a data file's gold answers, or a model's predictions, and write a run directory."""
-    from ctxlab.api import build_config
-    from ctxlab.evaluation import make_task, read_task_data
-
+    task = config.task.name
     if task not in VERIFIABLE:
         raise CtxlabError(f"verify checks {' or '.join(VERIFIABLE)}, not {task!r}: pass --task")
-    if timeout_ms < 1:
-        raise CtxlabError(f"--timeout-ms must be positive, got {timeout_ms}")
-    config = build_config(task=task, runs_dir=runs_dir, name=name)
-    examples = read_task_data(data, make_task(config))
-    preds = read_predictions(predictions) if predictions else None
+    if not config.task.data:
+        raise CtxlabError(f"verify needs the {task} data file: pass --data FILE")
+    examples = make_task(config).read_data(config.task.data)  # type: ignore[arg-type]
+    preds = read_predictions(config.predictions) if config.predictions else None
     if preds is not None:
         examples = [e for e in examples if e.id in preds]
         if not examples:
             raise CtxlabError(
-                f"no prediction in {predictions} has the id of an example in {data}: "
-                "pass the predictions of a run on this data file"
+                f"no prediction in {config.predictions} has the id of an example in "
+                f"{config.task.data}: pass the predictions of a run on this data file"
             )
     if task == "prontoqa":
-        results, verdicts = _verify_prontoqa(examples, preds, progress)
+        found, verdicts = _verify_prontoqa(examples, preds, config.progress)
     else:
-        results, verdicts = _verify_folio(examples, preds, progress, timeout_ms, strict)
-    results = {
-        "task": task,
-        "data": str(data),
-        "predictions": str(predictions) if predictions else None,
-        "num_checked": len(examples),
-        **results,
-    }
-    with RunDir(config.run.runs_dir, config.run.name) as run:
-        run.log(f"verify {task} on {data}: {len(examples)} examples, {results['metrics']}")
+        found, verdicts = _verify_folio(
+            examples, preds, config.progress, config.timeout_ms, config.strict
+        )
+    results = VerifyResults(
+        task=task,
+        data=str(config.task.data),
+        predictions=config.predictions,
+        num_checked=len(examples),
+        **found,
+    ).model_dump(mode="json")
+    with open_run(config) as run:  # type: ignore[arg-type]
+        run.log(
+            f"verify {task} on {config.task.data}: {len(examples)} examples, {found['metrics']}"
+        )
         write_json(run.path / "results.json", results)
         write_jsonl(run.path / "verdicts.jsonl", verdicts)
-    return VerifyResult(run.path, results, verdicts)
+    return run.path, results, verdicts
+
+
+@register(VerifyConfig)
+def run(config: VerifyConfig) -> RunSummary:
+    run_dir, results, _ = verify(config)
+    return RunSummary("verify", run_dir, summary_lines(results, config.show), results)
+
+
+def summary_lines(r: dict[str, Any], show: int) -> str:
+    """What `ctxlab verify` prints: the metrics, then the disagreements or rejected proofs."""
+    metrics = ", ".join(f"{k} {v:.2f}" for k, v in r["metrics"].items())
+    if r["task"] == "folio":
+        lines = [
+            f"folio ({r['compared']}): {metrics} — {r['num_agree']}/{r['num_checked']} agree, "
+            f"{r['num_parse_errors']} parse errors, {r['num_timeouts']} timeouts"
+        ]
+        for d in r["disagreements"][:show]:
+            why = f" [{d['status']}: {d['error']}]" if d["error"] else f" [{d['status']}]"
+            predicted = f", predicted {d['predicted']}" if d["predicted"] is not None else ""
+            lines.append(f"  {d['id']}: gold {d['gold']}, solver {d['solver']}{predicted}{why}")
+    else:
+        lines = [f"prontoqa: {metrics} on {r['num_checked']} proofs, {r['num_rejected']} rejected"]
+        lines += [
+            f"  {d['id']} (hops {d['hops']}): {'; '.join(d['errors'])}"
+            for d in r["rejected"][:show]
+        ]
+    return "\n".join(lines)

@@ -9,7 +9,9 @@ policy (`training.dpo`), and evaluates on held-out problems (3-hop by default). 
                         iter_0/eval/  iter_K/{samples.jsonl, pairs.jsonl, dpo/, eval/}
                         oak.json  report.md  *.png
 
-An experiment preset selects this loop by having an `oak:` section (see configs/logic-oak.yaml).
+A preset runs this loop by naming it (`recipe: oak`, see presets/logic-oak.yaml). Each round's
+held-out scores carry intervals, and paired tests against the round before and against
+iteration 0 on the same problems.
 """
 
 from __future__ import annotations
@@ -17,28 +19,43 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Console
 
 from ctxlab.config import Config
 from ctxlab.errors import CtxlabError
-from ctxlab.experiment import ExperimentConfig, _eval_dir, make_splits, train_on_splits
+from ctxlab.evaluation import make_task, paired_tests
+from ctxlab.io import write_jsonl
+from ctxlab.recipes import RunSummary, register
+from ctxlab.recipes.common import (
+    Splits,
+    Timer,
+    change_line,
+    compare,
+    evaluate_part,
+    load_base,
+    load_policy,
+    make_splits,
+    open_run,
+    say,
+    train_on_splits,
+    write_splits,
+)
+from ctxlab.reporting.artifacts import OakSummary
 from ctxlab.tasks.base import Example, Task, get_task_class
+from ctxlab.training import TrainConfig
 from ctxlab.training.dpo import DPOSettings
 from ctxlab.training.pairs import ScoreWeights
 from ctxlab.training.trainer import resolve_adapter
 
-console = Console(stderr=True)
-
 
 class TransferEval(BaseModel):
-    """A second task evaluated each round, e.g. FOLIO validation for PrOntoQA-trained models."""
+    """A second task evaluated each round (`oak.eval_task`), read from `data` with that task's
+    own reader, e.g. FOLIO validation for PrOntoQA-trained models."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task: str = "folio"
     data: str = "../shared/data/folio/folio-validation.jsonl"
     num_samples: int | None = Field(32, ge=1)
 
@@ -74,11 +91,23 @@ class OakConfig(BaseModel):
     dpo: DPOSettings = DPOSettings()
 
 
-class OakExperimentConfig(ExperimentConfig):
+class OakRecipeConfig(Config):
+    shortcuts = {
+        "--iterations": ("oak.iterations", None),
+        "--no-solver": ("oak.solver", False),
+        "--no-sft": ("oak.sft", False),
+        "--eval-task": ("oak.eval_task", None),
+        "--num-train-samples": ("splits.train", None),
+        "--num-val-samples": ("splits.test", None),
+    }
+
+    recipe: Literal["oak"] = "oak"  # type: ignore[assignment]
+    splits: Splits = Splits()
+    training: TrainConfig = TrainConfig()  # the SFT stage on gold proofs
     oak: OakConfig = OakConfig()
 
 
-def _check(config: OakExperimentConfig, task: Task) -> None:
+def _check(config: OakRecipeConfig, task: Task) -> None:
     """Refuse settings the loop cannot honour, before a model is loaded."""
     oak = config.oak
     needed = {"accuracy", "step_validity", "trace_validity"} if oak.solver else {"accuracy"}
@@ -87,16 +116,16 @@ def _check(config: OakExperimentConfig, task: Task) -> None:
             f"the OaK loop scores proofs with a solver, and task {task.name!r} gives "
             f"{list(task.metrics)}: use --task prontoqa (or --no-solver for label-only scores)"
         )
-    if oak.eval_task is not None and oak.eval_task not in ("folio", task.name):
+    if oak.eval_task is not None and oak.eval_task != task.name:
         get_task_class(oak.eval_task)  # an unknown name raises with the list of tasks
-    if oak.eval_task == "folio" and not Path(oak.transfer.data).is_file():
-        raise CtxlabError(
-            f"--eval-task folio reads {oak.transfer.data}, which does not exist: set "
-            "oak.transfer.data to a FOLIO jsonl (e.g. folio-validation.jsonl)"
-        )
+        if not Path(oak.transfer.data).is_file():
+            raise CtxlabError(
+                f"--eval-task {oak.eval_task} reads {oak.transfer.data}, which does not exist: "
+                "set oak.transfer.data to that task's data file (e.g. folio-validation.jsonl)"
+            )
     if config.training.peft in ("none", "full"):
         raise CtxlabError("the OaK loop trains LoRA adapters: set training.peft to a lora_* preset")
-    if oak.solver and oak.step_pairs_per_problem and not hasattr(task, "step_verdicts"):
+    if oak.solver and oak.step_pairs_per_problem and not task.has_step_verdicts:
         raise CtxlabError(
             f"oak.step_pairs_per_problem needs per-step verdicts, which task {task.name!r} does "
             "not give: set it to 0"
@@ -105,7 +134,7 @@ def _check(config: OakExperimentConfig, task: Task) -> None:
         raise CtxlabError("oak.sft_from starts from an SFT adapter, and --no-sft asks for none")
 
 
-def test_task(config: OakExperimentConfig, task: Task) -> Task:
+def test_task(config: OakRecipeConfig, task: Task) -> Task:
     """The held-out task: the training task's settings with `oak.test_task` applied."""
     raw = {**task.config.model_dump(), **config.oak.test_task}
     try:
@@ -114,19 +143,7 @@ def test_task(config: OakExperimentConfig, task: Task) -> Task:
         raise CtxlabError(f"oak.test_task {config.oak.test_task}: {err}") from None
 
 
-def make_oak_splits(config: OakExperimentConfig, task: Task, loaded) -> dict[str, list[Example]]:
-    """train/val from the task, test from the held-out task (`make_splits`'s seeds and pools);
-    no test prompt may appear in train/val."""
-    data = make_splits(config, task, loaded, ("train", "val"))
-    data.update(make_splits(config, test_task(config, task), loaded, ("test",)))
-    seen = {e.input for e in data["train"] + data["val"]}
-    leaked = [e.id for e in data["test"] if e.input in seen]
-    if leaked:
-        raise CtxlabError(f"test example {leaked[0]} also appears in train/val: change the seeds")
-    return data
-
-
-def transfer_examples(config: OakExperimentConfig, task: Task) -> tuple[Task, list[Example]]:
+def transfer_examples(config: OakRecipeConfig, task: Task) -> tuple[Task, list[Example]]:
     """The transfer task and its examples (`--eval-task`), or (task, []) when there is none."""
     oak = config.oak
     if oak.eval_task is None or oak.eval_task == task.name:
@@ -136,35 +153,17 @@ def transfer_examples(config: OakExperimentConfig, task: Task) -> tuple[Task, li
     if oak.transfer.num_samples is not None:
         settings["num_samples"] = oak.transfer.num_samples
     other = cls(cls.config_class.model_validate(settings))
-    reader = getattr(other, "read_data", None)
-    examples = reader(oak.transfer.data) if reader else []
-    return other, examples[: oak.transfer.num_samples]
+    return other, other.read_data(oak.transfer.data)[: oak.transfer.num_samples]
 
 
-def _policy(adapter: Path | None, base, name: str):
-    """The policy as a generation-ready model: the base itself, or base + adapter merged."""
-    from ctxlab.models import LoadedModel
-    from ctxlab.training.export import merged_model
-
-    if adapter is None:
-        return base
-    model, tokenizer = merged_model(adapter)
-    model = model.to(base.dtype).eval()
-    return LoadedModel(model, tokenizer, name, base.dtype, base.max_length, 0.0)
-
-
-def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, round_: int):
+def sample_and_pair(config: OakRecipeConfig, task: Task, problems, policy, round_: int):
     """Sample, verify and pair; returns (sample records, pairs, per-round statistics)."""
-    from ctxlab.generation import GenerationRequest, Sampling, sample
+    from ctxlab.generation import Sampling, sample
     from ctxlab.prompts import render_prompt
     from ctxlab.training.pairs import Candidate, build_pairs, step_pairs, trace_score
 
     oak = config.oak
-    requests = []
-    for example in problems:
-        messages, prefix = task.prompt(example)
-        budget = config.eval.max_new_tokens or task.max_new_tokens
-        requests.append(GenerationRequest(messages, prefix, task.stop, budget))
+    requests = task.requests(problems, config.eval.max_new_tokens)
     sampling = Sampling(
         oak.temperature, oak.top_p, oak.sample_seed + 1000 * round_, oak.samples_per_problem
     )
@@ -181,9 +180,8 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
     records, pairs = [], []
     for example, request, samples in zip(problems, requests, outputs):
         candidates = []
-        for k, out in enumerate(samples):
-            text = task.clean_prediction(out.text)
-            scores = task.score(text, example)
+        scored = task.score_batch([example] * len(samples), [out.text for out in samples])
+        for k, (text, scores) in enumerate(scored):
             value = trace_score(scores, oak.solver, oak.weights)
             candidates.append(Candidate(text, scores, value))
             records.append(
@@ -215,79 +213,89 @@ def sample_and_pair(config: OakExperimentConfig, task: Task, problems, policy, r
     return records, pairs, stats
 
 
-def rejected_proofs(task: Task, examples: list[Example], records: list[dict], limit: int):
-    """Test proofs the solver rejected, each with the checker's reasons (prontoqa-style tasks)."""
-    from ctxlab.solvers.proofs import check_proof
-
+def rejected(task: Task, examples: list[Example], records: list[dict], limit: int) -> list[dict]:
+    """Held-out answers that are not fully right (the headline metric below 100), each with the
+    task's reasons (for prontoqa, the proof checker's)."""
+    main = "trace_validity" if "trace_validity" in task.metrics else task.metrics[0]
     by_id = {e.id: e for e in examples}
-    rejected = []
+    out = []
     for record in records:
-        example = by_id.get(record["id"])
-        if example is None or "premises" not in example.meta:
+        if record["scores"][main] >= 100.0 or record["id"] not in by_id:
             continue
-        if record["scores"].get("trace_validity", 100.0) >= 100.0:
-            continue
-        check = check_proof(record["prediction"], example)
-        rejected.append(
+        example = by_id[record["id"]]
+        out.append(
             {
                 "id": record["id"],
                 "query": example.meta.get("query"),
                 "prediction": record["prediction"],
-                "errors": check.errors[:4],
+                "errors": task.explain(record["prediction"], example)[:4],
             }
         )
-        if len(rejected) >= limit:
+        if len(out) >= limit:
             break
-    return rejected
+    return out
 
 
-def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
-    """The whole loop; returns a summary shaped like `ctxlab run`'s comparison (with the
-    per-round rows under `iterations`), and writes oak.json and report.md."""
-    from ctxlab.evaluation import make_task
-    from ctxlab.models import load_model
-    from ctxlab.oak_report import build_oak_report
-    from ctxlab.tasks.base import write_jsonl
-    from ctxlab.tracking import RunDir, write_json
-    from ctxlab.tracking import write_jsonl as write_records
+def _dpo_round(config: OakRecipeConfig, task, problems, policy, adapter, part, round_, log):
+    """Sample, pair and train one DPO round; returns (the new adapter, the row's fields)."""
     from ctxlab.training.dpo import dpo_train
 
+    oak = config.oak
+    records, pairs, stats = sample_and_pair(config, task, problems, policy, round_)
+    write_jsonl(part / "samples.jsonl", records)
+    write_jsonl(part / "pairs.jsonl", [p.to_record() for p in pairs])
+    log(
+        f"round {round_}: {stats['samples']} proofs sampled, mean trace score "
+        f"{stats['mean_trace_score']:.3f}, {len(pairs)} pairs "
+        f"({stats['step_pairs']} of them step pairs)"
+    )
+    if not pairs:
+        log(f"round {round_}: no pair reached oak.min_gap; the policy is unchanged")
+        return adapter, stats
+    trained = dpo_train(
+        oak.dpo,
+        config.model.name,
+        pairs,
+        part / "dpo",
+        peft=config.training.peft,
+        init_from=adapter,
+        seed=config.training.seed + round_,
+        trust_remote_code=config.model.trust_remote_code,
+        progress=config.eval.progress,
+    )
+    return trained.final_dir, {**stats, "dpo": trained.summary}
+
+
+@register(OakRecipeConfig)
+def run(config: OakRecipeConfig) -> RunSummary:
+    """SFT, then `oak.iterations` DPO rounds, each evaluated on the held-out problems."""
     task = make_task(config)
     _check(config, task)
-    test = test_task(config, task)
+    held_out = test_task(config, task)
     oak = config.oak
     sft_from = resolve_adapter(oak.sft_from, "oak.sft_from")[0] if oak.sft_from else None
-    timings: dict[str, float] = {}
+    other, transfer = transfer_examples(config, task)
+    timer = Timer()
     rows: list[dict] = []
-    with RunDir(config.run.runs_dir, config.run.name) as run:
-        say = _sayer(run)
-        (run.path / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
-        start = time.perf_counter()
-        other, transfer = transfer_examples(config, task)
-        base = load_model(
-            config.model.name,
-            config.model.dtype,
-            config.model.device,
-            config.model.trust_remote_code,
-        )
-        data = make_oak_splits(config, task, base)
-        for split, examples in data.items():
-            write_jsonl(run.path / "data" / f"{split}.jsonl", examples)
-        say("data: " + ", ".join(f"{k} {len(v)}" for k, v in data.items()))
-        timings["data_s"] = time.perf_counter() - start
+    evals = []
+    with open_run(config) as run:
 
-        adapter: Path | None = None
-        policy = base
+        def log(message: str) -> None:
+            say(run, message, "oak")
+
+        with timer("data_s"):
+            base = load_base(config)
+            data = make_splits(config.splits, task, base, test_task=held_out)
+            write_splits(run, data)
+        adapter: Path | None = sft_from
         if sft_from is not None:
-            adapter = sft_from
-            say(f"SFT: starting from the adapter in {adapter}")
+            log(f"SFT: starting from the adapter in {adapter}")
         elif oak.sft:
-            start = time.perf_counter()
-            result = train_on_splits(config, task, data, run.path / "sft")
+            with timer("sft_s"):
+                result = train_on_splits(config, task, data, run.path / "sft")
             adapter = result.final_dir
-            timings["sft_s"] = time.perf_counter() - start
-            say(f"SFT on gold proofs: {result.summary['steps']} steps, {timings['sft_s']:.0f} s")
-
+            log(f"SFT on gold proofs: {result.summary['steps']} steps, {timer['sft_s']:.0f} s")
+        policy = base
         for round_ in range(oak.iterations + 1):
             start = time.perf_counter()
             part = run.path / f"iter_{round_}"
@@ -298,50 +306,59 @@ def run_oak(config: OakExperimentConfig) -> dict[str, Any]:
                 problems = _round_problems(
                     data["train"], oak.problems_per_iteration, round_, oak.sample_seed
                 )
-                records, pairs, stats = sample_and_pair(config, task, problems, policy, round_)
-                write_records(part / "samples.jsonl", records)
-                write_records(part / "pairs.jsonl", [p.to_record() for p in pairs])
-                row.update(stats)
-                say(
-                    f"round {round_}: {stats['samples']} proofs sampled, mean trace score "
-                    f"{stats['mean_trace_score']:.3f}, {len(pairs)} pairs "
-                    f"({stats['step_pairs']} of them step pairs)"
+                adapter, fields = _dpo_round(
+                    config, task, problems, policy, adapter, part, round_, log
                 )
-                if pairs:
-                    trained = dpo_train(
-                        oak.dpo,
-                        config.model.name,
-                        pairs,
-                        part / "dpo",
-                        peft=config.training.peft,
-                        init_from=adapter,
-                        seed=config.training.seed + round_,
-                        trust_remote_code=config.model.trust_remote_code,
-                        progress=config.eval.progress,
-                    )
-                    adapter = trained.final_dir
-                    row["dpo"] = trained.summary
-                else:
-                    say(f"round {round_}: no pair reached oak.min_gap; the policy is unchanged")
-            policy = _policy(adapter, base, f"{config.model.name} ({stage})")
-            result = _eval_dir(config, test, data["test"], policy, run, f"iter_{round_}/eval")
-            row["test"] = result.results["metrics"]
-            row["test_breakdown"] = result.results["breakdown"]
+                row.update(fields)
+            policy = load_policy(base, adapter, f"{config.model.name} ({stage})")
+            result = evaluate_part(config, held_out, data["test"], policy, run, f"{part.name}/eval")
+            evals.append(result)
+            row.update(_round_scores(held_out, evals))
             if transfer:
-                moved = _eval_dir(config, other, transfer, policy, run, f"iter_{round_}/transfer")
+                moved = evaluate_part(config, other, transfer, policy, run, f"{part.name}/transfer")
                 row["transfer"] = {"task": other.name, **moved.results["metrics"]}
             if round_ == oak.iterations:
-                row["rejected"] = rejected_proofs(
-                    test, data["test"], result.predictions, oak.rejected_examples
+                row["rejected"] = rejected(
+                    held_out, data["test"], result.predictions, oak.rejected_examples
                 )
             row["seconds"] = round(time.perf_counter() - start, 1)
             rows.append(row)
-            say(f"iteration {round_} ({stage}): " + _metrics_line(row["test"]))
-        summary = _summary(config, task, data, rows, timings)
-        write_json(run.path / "oak.json", summary)
-        build_oak_report(run.path)
-    summary["run_dir"] = str(run.path)
-    return summary
+            log(f"iteration {round_} ({stage}): " + _metrics_line(row["test"]))
+        timer["total_s"] = round(sum(timer.values()) + sum(r["seconds"] for r in rows), 1)
+        summary = OakSummary(
+            task=task.name,
+            model=config.model.name,
+            metric="step_validity" if "step_validity" in task.metrics else task.metrics[0],
+            oak=oak.model_dump(mode="json"),
+            iterations=rows,
+            **compare(held_out, evals[0], evals[-1]),
+            num_train=len(data["train"]),
+            num_test=len(data["test"]),
+            timing=timer,
+        )
+        summary.write(run.path / "oak.json")
+        from ctxlab.reporting import build_report
+
+        build_report(run.path)
+        artifact = summary.model_dump(mode="json")
+    headline = change_line(artifact["metric"], artifact, "iteration 0", "last")
+    return RunSummary("oak", run.path, headline, artifact)
+
+
+def _round_scores(task: Task, evals: list) -> dict[str, Any]:
+    """The newest evaluation's scores with paired tests against the round before and the first."""
+    r = evals[-1].results
+    scores: dict[str, Any] = {
+        "test": r["metrics"],
+        "test_intervals": r["intervals"],
+        "test_breakdown": r["breakdown"],
+    }
+    if len(evals) > 1:
+        scores["tests"] = paired_tests(evals[-2].predictions, evals[-1].predictions, task.metrics)
+        scores["tests_vs_start"] = paired_tests(
+            evals[0].predictions, evals[-1].predictions, task.metrics
+        )
+    return scores
 
 
 def _round_problems(
@@ -359,37 +376,3 @@ def _round_problems(
 
 def _metrics_line(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in metrics.items())
-
-
-def _sayer(run):
-    def say(message: str) -> None:
-        run.log(message)
-        console.print(f"[oak] {message}", markup=False, highlight=False)
-
-    return say
-
-
-def _summary(config: Config, task: Task, data: dict, rows: list[dict], timings: dict) -> dict:
-    """oak.json: the rows plus a `ctxlab run`-shaped comparison of the first and last rounds."""
-    first, last = rows[0]["test"], rows[-1]["test"]
-    return {
-        "task": task.name,
-        "model": config.model.name,
-        "metric": "step_validity" if "step_validity" in first else task.metrics[0],
-        "oak": config.oak.model_dump(mode="json"),
-        "baseline": {"metrics": first, "breakdown": rows[0]["test_breakdown"]},
-        "tuned": {"metrics": last, "breakdown": rows[-1]["test_breakdown"]},
-        "delta": {m: last[m] - first[m] for m in first},
-        "iterations": rows,
-        "num_train": len(data["train"]),
-        "num_test": len(data["test"]),
-        "timing": {
-            **{k: round(v, 1) for k, v in timings.items()},
-            "total_s": round(
-                timings.get("data_s", 0)
-                + timings.get("sft_s", 0)
-                + sum(r["seconds"] for r in rows),
-                1,
-            ),
-        },
-    }

@@ -1,4 +1,5 @@
-"""`ctxlab rag index|ask|eval|report`: the RAG subcommands (an entry of `cli.EXTENSIONS`)."""
+"""`ctxlab rag index|ask|eval|report|curves`: the RAG subcommands. `rag eval` is the `rag_eval`
+recipe, its flags generated from `RagEvalConfig`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
+from ctxlab.cli.common import print_summary, quiet_libraries
+from ctxlab.cli.flags import add_config, add_flags, updates
+from ctxlab.config import RunConfig
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.splitters import METHODS, SplitterConfig
 
@@ -36,8 +40,7 @@ def _add_generation(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
-def add_commands(subparsers) -> None:
-    rag = subparsers.add_parser("rag", help="retrieval-augmented generation: index, ask, eval")
+def add_arguments(rag: argparse.ArgumentParser, argv: list[str]) -> None:
     sub = rag.add_subparsers(dest="rag_command", required=True)
 
     idx = sub.add_parser("index", help="split and embed documents into a FAISS index directory")
@@ -53,7 +56,7 @@ def add_commands(subparsers) -> None:
     idx.add_argument("--percentile", type=float, default=d.percentile, help="semantic breaks")
     _add_embedder(idx, "all-MiniLM-L6-v2 (built in, default) or a sentence-transformers dir")
     idx.add_argument("--no-progress", dest="progress", action="store_false")
-    idx.set_defaults(handler=cmd_index)
+    idx.set_defaults(rag_handler=cmd_index)
 
     ask = sub.add_parser("ask", help="retrieve from an index, then answer citing the sources")
     ask.add_argument("index", help="an index directory from `ctxlab rag index`")
@@ -66,53 +69,24 @@ def add_commands(subparsers) -> None:
     )
     _add_embedder(ask, "must match the index's (default: the index's own)")
     _add_generation(ask)
-    ask.set_defaults(handler=cmd_ask)
+    ask.set_defaults(rag_handler=cmd_ask)
 
     ev = sub.add_parser("eval", help="recall@k over a QA file's passages; accuracy vs top-k")
-    ev.add_argument("--data", required=True, help="jsonl(.gz) of question/answers/ctxs records")
-    ev.add_argument("--num-questions", type=_positive, help="first N records (default all)")
-    ev.add_argument("--top-k", default="1,5,20", help="comma-separated k values (default 1,5,20)")
-    ev.add_argument(
-        "--model",
-        dest="models",
-        action="append",
-        default=[],
-        metavar="[LABEL=]MODEL",
-        help="answer with this model too (repeatable: one curve each)",
-    )
-    ev.add_argument(
-        "--scratchpad-model",
-        dest="scratchpad_models",
-        action="append",
-        default=[],
-        metavar="[LABEL=]MODEL",
-        help="a model trained with --method scratchpad: scored after its last 'Answer:'",
-    )
-    ev.add_argument("--answer", action="store_true", help="answer with the built-in model")
-    ev.add_argument(
-        "--pool",
-        default="all",
-        help="questions: all (default), or multidoc's train/val/test partition (e.g. test)",
-    )
-    ev.add_argument("--pool-seed", type=int, default=0, help="seed of that partition")
-    ev.add_argument("--answer-questions", type=_positive, help="answer the first N (default all)")
-    ev.add_argument("--index", help="where the eval index is kept (default RUNS/rag-index/...)")
-    ev.add_argument("--runs-dir", default="runs")
-    ev.add_argument("--name", default="rag-eval", help="run name")
-    _add_embedder(ev, "all-MiniLM-L6-v2 (built in, default) or a sentence-transformers dir")
-    _add_generation(ev)
-    ev.add_argument("--scratchpad-max-new-tokens", type=_positive, default=160)
-    ev.add_argument("--no-progress", dest="progress", action="store_false")
-    ev.set_defaults(handler=cmd_eval)
+    from ctxlab.recipes.rag_eval import RagEvalConfig
+
+    keys = add_flags(ev, RagEvalConfig, skip=("recipe",))
+    keys |= add_flags(ev, RunConfig, "run.")
+    add_config(ev)
+    ev.set_defaults(rag_handler=cmd_eval, keys=keys)
 
     rep = sub.add_parser("report", help="rebuild a rag eval run's report.md and plots")
     rep.add_argument("run_dir")
-    rep.set_defaults(handler=cmd_report)
+    rep.set_defaults(rag_handler=cmd_report)
 
     cur = sub.add_parser("curves", help="one accuracy-vs-k figure for several rag eval runs")
     cur.add_argument("run_dirs", nargs="+", help="rag eval runs that answered the same questions")
     cur.add_argument("-o", "--output", required=True, help="directory for accuracy.png, curves.md")
-    cur.set_defaults(handler=cmd_curves)
+    cur.set_defaults(rag_handler=cmd_curves)
 
 
 def _embedder(args: argparse.Namespace, spec: str | None):
@@ -186,57 +160,28 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ctxlab.models import DEFAULT_MODEL
-    from ctxlab.rag.evaluate import EvalSettings, ModelSpec, parse_model, parse_top_k, rag_eval
+    from ctxlab.recipes import preset_config, run_config
 
-    models = [parse_model(m) for m in args.models]
-    models += [parse_model(m, scratchpad=True) for m in args.scratchpad_models]
-    if args.answer and not any(m.spec == DEFAULT_MODEL for m in models):
-        models.insert(0, ModelSpec("zero-shot", DEFAULT_MODEL))
-    labels = [m.label for m in models]
-    if len(set(labels)) != len(labels):
-        raise CtxlabError(f"two --model curves share a label in {labels}: use LABEL=MODEL")
-    settings = EvalSettings(
-        data=args.data,
-        top_k=parse_top_k(args.top_k),
-        num_questions=args.num_questions,
-        models=models,
-        pool=args.pool,
-        pool_seed=args.pool_seed,
-        answer_questions=args.answer_questions,
-        embedder=args.embedder,
-        embed_batch_size=args.embed_batch_size,
-        embed_dtype=args.embed_dtype,
-        index=args.index,
-        runs_dir=args.runs_dir,
-        name=args.name,
-        template=args.template,
-        max_new_tokens=args.max_new_tokens,
-        scratchpad_max_new_tokens=args.scratchpad_max_new_tokens,
-        batch_size=args.batch_size,
-        dtype=args.dtype,
-        device=args.device,
-        progress=args.progress,
+    quiet_libraries()
+    print_summary(
+        run_config(preset_config(args.config, args.sets, "rag_eval", updates(args, args.keys)))
     )
-    run_dir, results = rag_eval(settings)
-    m = results["metrics"]
-    print(", ".join(f"recall@{k} {m[f'recall@{k}']:.3f}" for k in settings.top_k))
-    for row in results["answer_accuracy"]:
-        print(f"{row['model']} top-{row['k']}: best_subspan_em {row['best_subspan_em']:.1f}")
-    print(f"run directory: {run_dir}")
-    print(f"report: {run_dir / 'report.md'}")
     return 0
 
 
+def run(args: argparse.Namespace) -> int:
+    return args.rag_handler(args)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from ctxlab.rag.report import build_rag_report
+    from ctxlab.reporting.rag_report import build_rag_report
 
     print(f"report: {build_rag_report(args.run_dir)}")
     return 0
 
 
 def cmd_curves(args: argparse.Namespace) -> int:
-    from ctxlab.rag.report import combine_runs
+    from ctxlab.reporting.rag_report import combine_runs
 
     print(f"curves: {combine_runs(args.run_dirs, args.output)}")
     return 0

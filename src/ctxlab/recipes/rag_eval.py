@@ -13,90 +13,120 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ctxlab.config import RecipeConfig, RunConfig
 from ctxlab.errors import CtxlabError
+from ctxlab.io import write_json, write_jsonl
 from ctxlab.metrics import best_subspan_em, normalize_answer
-from ctxlab.models import LoadedModel
+from ctxlab.models.builtin import DEFAULT_MODEL
 from ctxlab.rag.embedder import Embedder
 from ctxlab.rag.index import Chunk, Hit, RagIndex, build_index
 from ctxlab.rag.records import QARecord, load_qa_records, question_pool
+from ctxlab.recipes import RunSummary, register
+from ctxlab.recipes.common import open_run
+from ctxlab.reporting.artifacts import RagResults
+from ctxlab.stats import interval
 from ctxlab.tasks.multidoc import TEMPLATES, final_answer
-from ctxlab.tracking import RunDir, write_json, write_jsonl
+from ctxlab.tracking import RunDir
 
 _LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
-@dataclass
-class ModelSpec:
+class ModelSpec(BaseModel):
     """A curve: its label, the model spec, and whether it writes a scratchpad (then it may write
     several lines and its text after the last "Answer:" is scored, as multidoc's
     `--last-answer-only` does)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     label: str
     spec: str
     scratchpad: bool = False
 
 
-@dataclass
-class EvalSettings:
+class RagEvalConfig(RecipeConfig):
     """Everything `ctxlab rag eval` takes; `pool` picks questions as the multidoc task's
     train/val/test partition does (by `pool_seed`), so a model trained on multidoc's `train`
-    pool can be evaluated on questions it never saw."""
+    pool can be evaluated on questions it never saw. `models` and `scratchpad_models` are
+    `[LABEL=]MODEL` strings (one curve each); `answer` adds the built-in model."""
 
-    data: str
-    top_k: list[int]
-    num_questions: int | None = None
-    models: list[ModelSpec] = field(default_factory=list)
-    pool: str = "all"
-    pool_seed: int = 0
-    answer_questions: int | None = None
-    embedder: str | None = None
-    embed_batch_size: int = 64
-    embed_dtype: str = "auto"
-    index: str | None = None
-    runs_dir: str = "runs"
-    name: str = "rag-eval"
-    template: str = "qa"
-    max_new_tokens: int = 100
-    scratchpad_max_new_tokens: int = 160
-    batch_size: int = 8
-    dtype: str = "auto"
-    device: str = "auto"
-    progress: bool = True
+    recipe: Literal["rag_eval"] = "rag_eval"  # type: ignore[assignment]
+    data: str = Field(description="jsonl(.gz) of question/answers/ctxs records")
+    top_k: list[int] = Field([1, 5, 20], description="k values of recall@k and of the answers")
+    num_questions: int | None = Field(None, ge=1, description="first N records (default all)")
+    models: list[str] = Field(
+        [],
+        description="[LABEL=]MODEL answering too, comma list",
+        json_schema_extra={"flag": "--model"},
+    )
+    scratchpad_models: list[str] = Field(
+        [],
+        description="[LABEL=]MODEL trained with --method scratchpad: scored after its last Answer:",
+        json_schema_extra={"flag": "--scratchpad-model"},
+    )
+    answer: bool = Field(False, description="answer with the built-in model")
+    pool: str = Field("all", description="questions: all, or multidoc's train/val/test partition")
+    pool_seed: int = Field(0, description="seed of that partition")
+    answer_questions: int | None = Field(None, ge=1, description="answer the first N")
+    embedder: str | None = Field(None, description="all-MiniLM-L6-v2 (built in) or a ST dir")
+    embed_batch_size: int = Field(64, ge=1, description="texts per embedding batch")
+    embed_dtype: str = Field("auto", description="auto (bf16 where fast), float32, bfloat16")
+    index: str | None = Field(None, description="where the eval index is kept")
+    template: str = Field("qa", description="qa or the query-aware prompt")
+    max_new_tokens: int = Field(100, ge=1, description="answer budget")
+    scratchpad_max_new_tokens: int = Field(160, ge=1, description="scratchpad answer budget")
+    batch_size: int = Field(8, ge=1, description="generation batch size")
+    dtype: str = Field("auto", description="model dtype: auto, float32 or bfloat16")
+    device: str = Field("auto", description="auto, cpu or cuda")
+    progress: bool = Field(True, description="show progress bars")
+    run: RunConfig = RunConfig(name="rag-eval")
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _ks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        try:
+            ks = sorted({int(v) for v in value if str(v).strip()})
+        except (TypeError, ValueError):
+            raise ValueError(f"must be integers, e.g. 1,5,20 (got {value!r})") from None
+        if not ks or ks[0] < 1:
+            raise ValueError(f"must list positive integers, e.g. 1,5,20 (got {value!r})")
+        return ks
+
+    def curves(self) -> list[ModelSpec]:
+        """The answering models, labelled; refuses two curves with one label."""
+        specs = [parse_model(m) for m in self.models]
+        specs += [parse_model(m, scratchpad=True) for m in self.scratchpad_models]
+        if self.answer and not any(m.spec == DEFAULT_MODEL for m in specs):
+            specs.insert(0, ModelSpec(label="zero-shot", spec=DEFAULT_MODEL))
+        labels = [m.label for m in specs]
+        if len(set(labels)) != len(labels):
+            raise CtxlabError(f"two --model curves share a label in {labels}: use LABEL=MODEL")
+        return specs
 
 
 def parse_model(text: str, scratchpad: bool = False) -> ModelSpec:
     """`LABEL=SPEC` names a curve; a bare SPEC is labelled by its last path part."""
     label, sep, spec = text.partition("=")
     if sep and _LABEL.match(label) and spec and not Path(text).exists():
-        return ModelSpec(label, spec, scratchpad)
-    return ModelSpec(Path(text.rstrip("/")).name or text, text, scratchpad)
-
-
-def parse_top_k(text: str) -> list[int]:
-    try:
-        ks = sorted({int(t) for t in text.split(",") if t.strip()})
-    except ValueError:
-        raise CtxlabError(
-            f"--top-k {text!r} must be comma-separated integers, e.g. 1,5,20"
-        ) from None
-    if not ks or ks[0] < 1:
-        raise CtxlabError(f"--top-k {text!r} must list positive integers, e.g. 1,5,20")
-    return ks
+        return ModelSpec(label=label, spec=spec, scratchpad=scratchpad)
+    return ModelSpec(label=Path(text.rstrip("/")).name or text, spec=text, scratchpad=scratchpad)
 
 
 def _index_for(
-    settings: EvalSettings, pool: list[Chunk], embedder: Embedder
+    config: RagEvalConfig, pool: list[Chunk], embedder: Embedder
 ) -> tuple[RagIndex, dict[str, Any]]:
     """Reuse the eval index when it holds exactly this pool, else build it (reusing its cache)."""
-    if settings.index:
-        where = Path(settings.index)
+    if config.index:
+        where = Path(config.index)
     else:
-        stem = Path(settings.data).name.split(".")[0]
-        where = Path(settings.runs_dir) / "rag-index" / f"{stem}-{Path(embedder.name).name}"
+        stem = Path(config.data).name.split(".")[0]
+        where = Path(config.run.runs_dir) / "rag-index" / f"{stem}-{Path(embedder.name).name}"
     if (where / "index.json").is_file():
         try:
             found = RagIndex.load(where)
@@ -117,8 +147,8 @@ def _index_for(
         pool,
         embedder,
         where,
-        {"built_by": "rag eval", "data": str(settings.data)},
-        settings.progress,
+        {"built_by": "rag eval", "data": str(config.data)},
+        config.progress,
     )
     return index, {
         "reused_index": False,
@@ -144,53 +174,51 @@ def _has_answer(hits: list[Hit], answers: list[str]) -> list[bool]:
 
 
 def rag_eval(
-    settings: EvalSettings,
-    loaded: Mapping[str, LoadedModel] | None = None,
+    config: RagEvalConfig,
+    loaded: Mapping[str, Any] | None = None,
     embedder: Embedder | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Validate, index (or reuse), retrieve, answer, and write a finished run directory.
 
     `loaded` maps model labels to models already in memory (others load from their spec);
-    `embedder` replaces the one `settings.embedder` names.
+    `embedder` replaces the one `config.embedder` names.
     """
-    from ctxlab.rag.report import build_rag_report
+    from ctxlab.reporting.rag_report import build_rag_report
 
-    ks = settings.top_k
-    records, pool = load_qa_records(settings.data)
-    records = question_pool(records, settings.pool, settings.pool_seed)
-    n = settings.num_questions if settings.num_questions is not None else len(records)
+    ks = config.top_k
+    records, pool = load_qa_records(config.data)
+    records = question_pool(records, config.pool, config.pool_seed)
+    n = config.num_questions if config.num_questions is not None else len(records)
     if not 1 <= n <= len(records):
         raise CtxlabError(
-            f"--num-questions {n} is out of range: the {settings.pool!r} questions of "
-            f"{settings.data} number {len(records)}"
+            f"--num-questions {n} is out of range: the {config.pool!r} questions of "
+            f"{config.data} number {len(records)}"
         )
     records = records[:n]
     if ks[-1] > len(pool):
         raise CtxlabError(
             f"--top-k {ks[-1]} is larger than the pool of {len(pool)} passages in "
-            f"{settings.data}: lower --top-k"
+            f"{config.data}: lower --top-k"
         )
-    n_answer = settings.answer_questions if settings.answer_questions is not None else n
-    if settings.models and not 1 <= n_answer <= n:
+    n_answer = config.answer_questions if config.answer_questions is not None else n
+    models = config.curves()
+    if models and not 1 <= n_answer <= n:
         raise CtxlabError(f"--answer-questions {n_answer} must be within 1..{n}")
-    if settings.models and settings.template not in TEMPLATES:
+    if models and config.template not in TEMPLATES:
         raise CtxlabError(
-            f"unknown --template {settings.template!r}: choose one of {', '.join(TEMPLATES)}"
+            f"unknown --template {config.template!r}: choose one of {', '.join(TEMPLATES)}"
         )
     if embedder is None:
-        embedder = Embedder(
-            settings.embedder, settings.embed_batch_size, "auto", settings.embed_dtype
-        )
+        embedder = Embedder(config.embedder, config.embed_batch_size, "auto", config.embed_dtype)
 
     timings: dict[str, Any] = {}
-    with RunDir(settings.runs_dir, settings.name) as run:
-        write_json(run.path / "config.json", {**asdict(settings), "num_questions": n})
-        index, timings["index"] = _index_for(settings, pool, embedder)
+    with open_run(config) as run:  # type: ignore[arg-type]
+        index, timings["index"] = _index_for(config, pool, embedder)
         run.log(f"index {index.path}: {len(index)} passages, {timings['index']}")
         start = time.perf_counter()
-        hits = index.retrieve(embedder, [r.question for r in records], ks[-1], settings.progress)
+        hits = index.retrieve(embedder, [r.question for r in records], ks[-1], config.progress)
         timings["retrieve_s"] = round(time.perf_counter() - start, 3)
-        rows, metrics = [], {}
+        rows, metrics, intervals = [], {}, {}
         for record, top in zip(records, hits):
             gold_keys = {Chunk(text, title).key for title, text in record.gold}
             rows.append(
@@ -203,34 +231,39 @@ def rag_eval(
                     "top": [{"id": h.id, "score": round(h.score, 5)} for h in top],
                 }
             )
-        for k in ks:
-            metrics[f"recall@{k}"] = sum(
-                r["gold_rank"] is not None and r["gold_rank"] < k for r in rows
-            ) / len(rows)
-        for k in ks:
-            metrics[f"answer_recall@{k}"] = sum(r["answer_in_top"][k - 1] for r in rows) / len(rows)
+        hits = {
+            f"recall@{k}": [r["gold_rank"] is not None and r["gold_rank"] < k for r in rows]
+            for k in ks
+        }
+        hits |= {f"answer_recall@{k}": [r["answer_in_top"][k - 1] for r in rows] for k in ks}
+        for name, found in hits.items():
+            metrics[name] = sum(found) / len(found)
+            intervals[name] = interval([float(f) for f in found], scale=1.0).to_dict()
         write_jsonl(run.path / "retrieval.jsonl", rows)
         curves = _answer_curves(
-            settings, records[:n_answer], hits[:n_answer], run, timings, loaded or {}
+            config, records[:n_answer], hits[:n_answer], run, timings, loaded or {}
         )
         for row in curves:
             metrics[f"{row['model']}/best_subspan_em@{row['k']}"] = row["best_subspan_em"]
-        results = {
-            "task": "rag",
-            "data": str(settings.data),
-            "embedder": embedder.name,
-            "index": str(index.path),
-            "pool_size": len(pool),
-            "num_questions": n,
-            "top_k": ks,
-            "units": {
-                "recall@k": "fraction in [0, 1]",
-                "answer_recall@k": "fraction in [0, 1]",
-                "best_subspan_em": "percent (0-100)",
-            },
-            "metrics": metrics,
-            "answer_accuracy": curves,
-        }
+            intervals[f"{row['model']}/best_subspan_em@{row['k']}"] = row["interval"]
+        results = RagResults(
+            **{
+                "data": str(config.data),
+                "embedder": embedder.name,
+                "index": str(index.path),
+                "pool_size": len(pool),
+                "num_questions": n,
+                "top_k": ks,
+                "units": {
+                    "recall@k": "fraction in [0, 1]",
+                    "answer_recall@k": "fraction in [0, 1]",
+                    "best_subspan_em": "percent (0-100)",
+                },
+                "metrics": metrics,
+                "intervals": intervals,
+                "answer_accuracy": curves,
+            }
+        ).model_dump(mode="json")
         write_json(run.path / "results.json", results)
         write_json(run.path / "summary.json", {"timing": timings})
         build_rag_report(run.path)
@@ -238,7 +271,7 @@ def rag_eval(
 
 
 def _check_window(
-    loaded: LoadedModel,
+    loaded,
     questions: list[str],
     top: list[list[Hit]],
     template: str,
@@ -262,36 +295,36 @@ def _check_window(
 
 
 def _answer_curves(
-    settings: EvalSettings,
+    config: RagEvalConfig,
     records: list[QARecord],
     hits: list[list[Hit]],
     run: RunDir,
     timings: dict[str, Any],
-    preloaded: Mapping[str, LoadedModel],
+    preloaded: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
     """For each model and each k: best_subspan_em when the model reads the top-k documents."""
     from ctxlab.models import load_model
     from ctxlab.rag.pipeline import STOP, answer
 
     curves, predictions = [], []
-    for model in settings.models:
+    for model in config.curves():
         label = model.label
-        loaded = preloaded.get(label) or load_model(model.spec, settings.dtype, settings.device)
+        loaded = preloaded.get(label) or load_model(model.spec, config.dtype, config.device)
         run.log(f"model {label} ({model.spec}): {loaded.name}, loaded in {loaded.load_s:.1f} s")
-        budget = settings.scratchpad_max_new_tokens if model.scratchpad else settings.max_new_tokens
+        budget = config.scratchpad_max_new_tokens if model.scratchpad else config.max_new_tokens
         stop = () if model.scratchpad else STOP
-        for k in settings.top_k:
+        for k in config.top_k:
             questions, top = [r.question for r in records], [h[:k] for h in hits]
-            _check_window(loaded, questions, top, settings.template, budget, label, k)
+            _check_window(loaded, questions, top, config.template, budget, label, k)
             start = time.perf_counter()
             answers = answer(
                 loaded,
                 questions,
                 top,
-                settings.template,
+                config.template,
                 budget,
-                settings.batch_size,
-                settings.progress,
+                config.batch_size,
+                config.progress,
                 f"{label} top-{k}",
                 stop,
             )
@@ -306,6 +339,7 @@ def _answer_curves(
                     "k": k,
                     "n": len(scores),
                     "best_subspan_em": sum(scores) / len(scores),
+                    "interval": interval(scores).to_dict(),
                     "prompt_tokens": sum(a.generation.prompt_tokens for a in answers),
                     "generated_tokens": sum(a.generation.generated_tokens for a in answers),
                     "seconds": round(seconds, 2),
@@ -318,9 +352,23 @@ def _answer_curves(
             ]
             run.log(f"{label} top-{k}: best_subspan_em {curves[-1]['best_subspan_em']:.1f}")
         timings[f"answer_s[{label}]"] = round(
-            sum(c["seconds"] for c in curves[-len(settings.top_k) :]), 2
+            sum(c["seconds"] for c in curves[-len(config.top_k) :]), 2
         )
         del loaded
     if predictions:
         write_jsonl(run.path / "predictions.jsonl", predictions)
     return curves
+
+
+@register(RagEvalConfig)
+def run(config: RagEvalConfig) -> RunSummary:
+    run_dir, results = rag_eval(config)
+    m = results["metrics"]
+    lines = [", ".join(f"recall@{k} {m[f'recall@{k}']:.3f}" for k in config.top_k)]
+    for row in results["answer_accuracy"]:
+        iv = row["interval"]
+        lines.append(
+            f"{row['model']} top-{row['k']}: best_subspan_em {row['best_subspan_em']:.1f} "
+            f"[{iv['low']:.1f}, {iv['high']:.1f}]"
+        )
+    return RunSummary("rag_eval", run_dir, "\n".join(lines), results)

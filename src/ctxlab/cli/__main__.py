@@ -1,0 +1,5 @@
+import sys
+
+from ctxlab.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""`ctxlab export RUN -o DIR`: a standalone model directory from a training run."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Literal
+
+from pydantic import Field
+
+from ctxlab.cli.flags import add_config, add_flags, updates
+from ctxlab.config import Section, apply_overrides, load_preset, set_dotted, validate_config
+
+
+class ExportConfig(Section):
+    train_dir: str = Field(description="a training directory, `ctxlab run` directory or final/")
+    output: str = Field(
+        description="model directory to write",
+        json_schema_extra={"flag": "-o", "aliases": ["--output"]},
+    )
+    merge: bool = Field(True, description="merge the adapter into the base (--no-merge copies it)")
+    which: Literal["final", "best"] = Field("final", description="which weights")
+    dtype: str = Field("float32", description="weights dtype: float32 or bfloat16")
+
+
+def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    parser.add_argument(
+        "train_dir", nargs="?", help=ExportConfig.model_fields["train_dir"].description
+    )
+    keys = add_flags(parser, ExportConfig, skip=("train_dir",))
+    add_config(parser)
+    parser.set_defaults(keys=keys)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ctxlab.training import export
+
+    raw = load_preset(args.config) if args.config else {}
+    for key, value in updates(args, args.keys).items():
+        set_dotted(raw, key, value)
+    if args.train_dir:
+        raw["train_dir"] = args.train_dir
+    config: ExportConfig = validate_config(apply_overrides(raw, args.sets), ExportConfig)
+    out = export(config.train_dir, config.output, config.merge, config.which, config.dtype)
+    print(f"exported model: {out} (load it with --model {out})")
+    return 0

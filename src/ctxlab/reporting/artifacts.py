@@ -1,0 +1,198 @@
+"""The schema of what a run leaves behind, so reports read artifacts and never guess.
+
+Every artifact is JSON with a `kind`: `eval` (an eval run's results.json), `comparison` (a
+before/after run's comparison.json), `oak` (oak.json, one row a DPO round), `rag` (a RAG eval's
+results.json) and `verify` (a verify run's results.json). Each records the metrics it holds, a
+95% interval for every aggregate (`ctxlab.stats`), and the breakdown columns its rows are keyed
+by, so a before/after table matches rows on those columns and nothing else.
+
+Files written before artifacts had a kind are read too: the kind is inferred from the file name
+and content, and missing intervals read as empty.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ctxlab.errors import CtxlabError
+from ctxlab.io import read_json, write_json
+
+SCHEMA_VERSION = 2
+ARTIFACT_FILES = ("oak.json", "comparison.json", "results.json")
+
+
+class _Artifact(BaseModel):
+    # Task-specific extras (verify's rejected proofs, rag's pool size) ride along unchecked.
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = SCHEMA_VERSION
+
+    def write(self, path: Path) -> Path:
+        return write_json(path, self.model_dump(mode="json"))
+
+
+class Interval(BaseModel):
+    low: float
+    high: float
+    method: str
+
+
+class PairedTest(BaseModel):
+    """`ctxlab.stats.PairedTest` as stored: the change of one metric on the same examples."""
+
+    n: int
+    before: float
+    after: float
+    delta: float
+    delta_interval: Interval
+    improved: int
+    worsened: int
+    p_value: float
+    method: str
+    significant: bool
+
+
+class Scores(BaseModel):
+    """Aggregates of one evaluation: mean metrics, their intervals, and the breakdown rows (each
+    holds the breakdown columns, `n`, each metric's mean and `intervals`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    metrics: dict[str, float]
+    intervals: dict[str, Interval] = {}
+    breakdown: list[dict[str, Any]] = []
+
+
+class EvalResults(_Artifact, Scores):
+    kind: Literal["eval"] = "eval"
+    task: str
+    model: str
+    num_evaluated: int
+    breakdown_keys: list[str] = []
+    examples: list[dict[str, Any]] = []
+
+
+class Comparison(_Artifact):
+    """A before/after run: both sides on the same test examples, and a paired test a metric."""
+
+    kind: Literal["comparison"] = "comparison"
+    task: str
+    model: str
+    metric: str
+    breakdown_keys: list[str] = []
+    baseline: Scores
+    tuned: Scores
+    delta: dict[str, float]
+    tests: dict[str, PairedTest] = {}
+    # Per combination of the breakdown columns: the columns, `n` and `tests` (metric -> test).
+    breakdown_tests: list[dict[str, Any]] = []
+    num_test: int
+    num_train: int
+    timing: dict[str, float] = {}
+
+
+class OakRound(BaseModel):
+    """One row of oak.json: the held-out scores after a round, with paired tests against the
+    round before (`tests`) and against iteration 0 (`tests_vs_start`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    iteration: int
+    stage: str
+    test: dict[str, float]
+    test_intervals: dict[str, Interval] = {}
+    test_breakdown: list[dict[str, Any]] = []
+    tests: dict[str, PairedTest] = {}
+    tests_vs_start: dict[str, PairedTest] = {}
+
+
+class OakSummary(Comparison):
+    kind: Literal["oak"] = "oak"  # type: ignore[assignment]
+    oak: dict[str, Any] = {}
+    iterations: list[OakRound]
+
+
+class RagResults(_Artifact):
+    kind: Literal["rag"] = "rag"
+    task: Literal["rag"] = "rag"
+    metrics: dict[str, float]
+    intervals: dict[str, Interval] = {}
+    top_k: list[int]
+    num_questions: int
+    pool_size: int
+    answer_accuracy: list[dict[str, Any]] = []
+
+
+class VerifyResults(_Artifact):
+    kind: Literal["verify"] = "verify"
+    task: str
+    data: str
+    num_checked: int
+    metrics: dict[str, float]
+    intervals: dict[str, Interval] = {}
+    breakdown_keys: list[str] = []
+    breakdown: list[dict[str, Any]] = []
+
+
+Artifact = EvalResults | Comparison | OakSummary | RagResults | VerifyResults
+KINDS: dict[str, type[_Artifact]] = {
+    "eval": EvalResults,
+    "comparison": Comparison,
+    "oak": OakSummary,
+    "rag": RagResults,
+    "verify": VerifyResults,
+}
+
+
+def _legacy_kind(path: Path, raw: dict) -> str:
+    """The kind of a file written before artifacts carried one."""
+    if path.name == "oak.json":
+        return "oak"
+    if path.name == "comparison.json":
+        return "comparison"
+    if raw.get("task") == "rag":
+        return "rag"
+    if "num_checked" in raw:
+        return "verify"
+    return "eval"
+
+
+def read_artifact(path: str | Path) -> Artifact:
+    """An artifact file, validated against the schema of its kind."""
+    path = Path(path)
+    raw = read_json(path, "artifact")
+    if not isinstance(raw, dict):
+        raise CtxlabError(f"{path} should hold a JSON object: re-run the command that wrote it")
+    kind = raw.get("kind") or _legacy_kind(path, raw)
+    if kind not in KINDS:
+        raise CtxlabError(f"{path} has an unknown kind {kind!r}: expected one of {list(KINDS)}")
+    if "breakdown_keys" not in raw and kind in ("eval", "comparison", "oak"):
+        side = raw if kind == "eval" else raw.get("baseline") or {}
+        raw["breakdown_keys"] = _legacy_keys(side.get("breakdown") or [], side)
+    try:
+        return KINDS[kind].model_validate({**raw, "kind": kind})
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CtxlabError(f"{path}: '{where}' {first['msg'].lower()}") from None
+
+
+def _legacy_keys(rows: list[dict], raw: dict) -> list[str]:
+    """Breakdown columns of an old results.json: the row keys that are not metrics or `n`."""
+    metrics = set(raw.get("metrics") or {})
+    return list(dict.fromkeys(k for r in rows for k in r if k not in metrics | {"n", "intervals"}))
+
+
+def find_artifact(run_dir: str | Path) -> Path:
+    """The main artifact of a run directory: oak.json, comparison.json or results.json."""
+    run_dir = Path(run_dir)
+    for name in ARTIFACT_FILES:
+        if (run_dir / name).is_file():
+            return run_dir / name
+    raise CtxlabError(
+        f"{run_dir} holds none of {', '.join(ARTIFACT_FILES)}: pass a run directory made by "
+        "`ctxlab eval`, `ctxlab run`, `ctxlab rag eval` or `ctxlab verify`"
+    )

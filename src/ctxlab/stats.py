@@ -1,0 +1,128 @@
+"""How sure a score is: 95% intervals over examples and paired tests of before/after changes.
+
+A score on 40 examples is an interval, not a point, and a before/after claim must be tested on
+the same examples. Scores here are per-example values on a 0..`scale` scale (percent by default):
+- 0/`scale` scores (right or wrong) get the exact binomial (Clopper-Pearson) interval; others a
+  seeded percentile bootstrap of the mean (`scipy.stats.bootstrap`).
+- A paired change is tested with the exact sign test on the per-example differences, which for
+  0/1 scores is the exact McNemar test (only discordant pairs count); its interval is a seeded
+  bootstrap of the mean difference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+CONFIDENCE = 0.95
+ALPHA = 0.05
+RESAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    method: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """The change of a metric from `before` to `after` on the same `n` examples."""
+
+    n: int
+    before: float
+    after: float
+    delta: float
+    delta_interval: Interval
+    improved: int
+    worsened: int
+    p_value: float
+    method: str
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < ALPHA
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "significant": self.significant}
+
+
+def is_binary(values: Sequence[float], scale: float = 100.0) -> bool:
+    return all(v == 0 or v == scale for v in values)
+
+
+def _bootstrap(values: Sequence[float], seed: int) -> tuple[float, float]:
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    data = np.asarray(values, dtype=float)
+    if np.all(data == data[0]):  # no spread: the bootstrap has nothing to resample
+        return float(data[0]), float(data[0])
+    result = bootstrap(
+        (data,),
+        np.mean,
+        confidence_level=CONFIDENCE,
+        n_resamples=RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def interval(values: Sequence[float], scale: float = 100.0, seed: int = 0) -> Interval:
+    """A 95% interval of the mean of `values`: exact binomial for right/wrong scores, else a
+    seeded percentile bootstrap; (nan, nan) for no values."""
+    if not values:
+        return Interval(math.nan, math.nan, "none")
+    if is_binary(values, scale):
+        from scipy.stats import binomtest
+
+        hits = sum(v == scale for v in values)
+        ci = binomtest(hits, len(values)).proportion_ci(CONFIDENCE, method="exact")
+        return Interval(ci.low * scale, ci.high * scale, "exact binomial")
+    low, high = _bootstrap(values, seed)
+    return Interval(low, high, "bootstrap")
+
+
+def paired_test(
+    before: Sequence[float], after: Sequence[float], scale: float = 100.0, seed: int = 0
+) -> PairedTest:
+    """Exact two-sided sign test (McNemar for right/wrong scores) on paired per-example scores,
+    with a bootstrap interval of the mean change."""
+    from scipy.stats import binomtest
+
+    if len(before) != len(after) or not before:
+        raise ValueError("a paired test needs the same, non-empty set of examples on both sides")
+    diffs = [b - a for a, b in zip(before, after)]
+    improved = sum(d > 0 for d in diffs)
+    worsened = sum(d < 0 for d in diffs)
+    discordant = improved + worsened
+    p_value = binomtest(improved, discordant, 0.5).pvalue if discordant else 1.0
+    binary = is_binary(before, scale) and is_binary(after, scale)
+    low, high = _bootstrap(diffs, seed)
+    n = len(diffs)
+    return PairedTest(
+        n=n,
+        before=sum(before) / n,
+        after=sum(after) / n,
+        delta=sum(diffs) / n,
+        delta_interval=Interval(low, high, "paired bootstrap"),
+        improved=improved,
+        worsened=worsened,
+        p_value=float(min(1.0, p_value)),
+        method="exact McNemar" if binary else "exact sign test",
+    )
+
+
+def verdict(test: dict) -> str:
+    """One sentence a report prints about a paired test (a `PairedTest.to_dict()`)."""
+    words = "significant" if test["p_value"] < ALPHA else "not significant"
+    return (
+        f"{words} at {ALPHA:g} (p = {test['p_value']:.3g}, {test['method']}: "
+        f"{test['improved']} examples better, {test['worsened']} worse of {test['n']})"
+    )
