@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-import ctxlab.evaluation
+import ctxlab.recipes.eval
 from ctxlab.api import build_config
 from ctxlab.cli import main
-from ctxlab.evaluation import evaluate_config
+from ctxlab.recipes.eval import evaluate_config
 
 STAMP = re.compile(r"\d{8}_\d{6}(_\d+)?")
 EVAL_ARGS = [
@@ -88,7 +88,7 @@ def must_not_load(*args, **kwargs):
 @pytest.fixture
 def session_model(monkeypatch, builtin):
     """`ctxlab eval` gets the session's model instead of loading its own."""
-    monkeypatch.setattr(ctxlab.evaluation, "load_model", lambda *a, **k: builtin)
+    monkeypatch.setattr(ctxlab.recipes.eval, "load_base", lambda *a, **k: builtin)
 
 
 def assert_one_line_error(code: int, err: str, *needles: str) -> None:
@@ -104,7 +104,7 @@ def assert_no_run(runs_dir: Path) -> None:
 
 
 def test_unknown_variant(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(ctxlab.evaluation, "load_model", must_not_load)
+    monkeypatch.setattr(ctxlab.recipes.eval, "load_base", must_not_load)
     runs_dir = tmp_path / "runs"
     code = main(["eval", "--variant", "niah_single_9", "--runs-dir", str(runs_dir)])
     assert_one_line_error(code, capsys.readouterr().err, "niah_single_9", "task.variants")
@@ -112,7 +112,7 @@ def test_unknown_variant(tmp_path, capsys, monkeypatch):
 
 
 def test_unknown_config_key(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(ctxlab.evaluation, "load_model", must_not_load)
+    monkeypatch.setattr(ctxlab.recipes.eval, "load_base", must_not_load)
     runs_dir = tmp_path / "runs"
     code = main(["eval", "--set", "task.foo=1", "--runs-dir", str(runs_dir)])
     assert_one_line_error(code, capsys.readouterr().err, "task.foo")
@@ -120,7 +120,7 @@ def test_unknown_config_key(tmp_path, capsys, monkeypatch):
 
 
 def test_wrong_type(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(ctxlab.evaluation, "load_model", must_not_load)
+    monkeypatch.setattr(ctxlab.recipes.eval, "load_base", must_not_load)
     runs_dir = tmp_path / "runs"
     code = main(["eval", "--set", "eval.batch_size=abc", "--runs-dir", str(runs_dir)])
     assert_one_line_error(code, capsys.readouterr().err, "eval.batch_size", "integer")
@@ -201,7 +201,7 @@ def test_eval_writes_complete_run(runs):
         ("niah_single_1", 512, 100),
     ]
     for row in rows:
-        assert set(row) == {"variant", "length", "depth", "n", "string_match_all"}
+        assert set(row) == {"variant", "length", "depth", "n", "string_match_all", "intervals"}
         assert row["n"] == 2
         assert 0 <= row["string_match_all"] <= 100
 

@@ -208,23 +208,23 @@ def test_dpo_refuses_bad_input(tmp_path):
 
 
 def test_oak_preset_refuses_a_task_without_a_solver(tmp_path):
-    from ctxlab.recipes.finetune import load_experiment, run_experiment
+    from ctxlab.recipes import preset_config, run_config
 
     runs = tmp_path / "runs"
-    config = load_experiment("logic-oak", ["task={name: niah}", f"run.runs_dir={runs}"])
+    config = preset_config("logic-oak", ["task={name: niah}", f"run.runs_dir={runs}"])
     with pytest.raises(CtxlabError, match="prontoqa"):
-        run_experiment(config)
+        run_config(config)
     assert not runs.exists()
     with pytest.raises(CtxlabError, match="oak.min_gapp"):
-        load_experiment("logic-oak", ["oak.min_gapp=0.3"])
+        preset_config("logic-oak", ["oak.min_gapp=0.3"])
     with pytest.raises(CtxlabError, match="iterations"):
-        load_experiment("logic-oak", ["oak.iterations=-1"])
+        preset_config("logic-oak", ["oak.iterations=-1"])
     for sets, match in (
         ([f"oak.sft_from={tmp_path}", "oak.sft=false"], "--no-sft"),
         ([f"oak.sft_from={tmp_path}"], "no adapter or model found"),
     ):
         with pytest.raises(CtxlabError, match=match):
-            run_experiment(load_experiment("logic-oak", [*sets, f"run.runs_dir={runs}"]))
+            run_config(preset_config("logic-oak", [*sets, f"run.runs_dir={runs}"]))
     assert not runs.exists()
 
 
@@ -282,7 +282,7 @@ def test_report_from_run_files(tmp_path):
 def test_logic_oak_loop_end_to_end(tmp_path):
     """The whole OaK loop at toy size: SFT, one sampled-verified-paired DPO round, held-out and
     FOLIO transfer evaluation each round, oak.json and the report."""
-    from ctxlab.recipes.finetune import load_experiment, run_experiment
+    from ctxlab.recipes import preset_config, run_config
 
     sets = [
         f"run.runs_dir={tmp_path}",
@@ -305,9 +305,8 @@ def test_logic_oak_loop_end_to_end(tmp_path):
         "oak.dpo.max_steps=1",
         "oak.dpo.measure_pair_loss=false",
     ]
-    summary = run_experiment(load_experiment("logic-oak", sets))
-    run = Path(summary["run_dir"])
-    rows = summary["iterations"]
+    done = run_config(preset_config("logic-oak", sets))
+    run, rows = done.run_dir, done.artifact["iterations"]
     assert [r["stage"] for r in rows] == ["sft", "dpo 1"]
     assert rows[1]["samples"] == 4 * 4 and all(r["transfer"]["task"] == "folio" for r in rows)
     samples = [json.loads(x) for x in (run / "iter_1" / "samples.jsonl").read_text().splitlines()]
@@ -328,6 +327,6 @@ def test_logic_oak_loop_end_to_end(tmp_path):
     assert "| 1 | dpo 1 |" in (run / "report.md").read_text()
     # A second run starting from this run's SFT adapter scores the same SFT model.
     again = [*sets, f"oak.sft_from={run / 'sft'}", "oak.iterations=0", "oak.eval_task=null"]
-    reused = run_experiment(load_experiment("logic-oak", again))
-    assert reused["iterations"][0]["test"] == rows[0]["test"]
-    assert not (Path(reused["run_dir"]) / "sft").exists()
+    reused = run_config(preset_config("logic-oak", again))
+    assert reused.artifact["iterations"][0]["test"] == rows[0]["test"]
+    assert not (reused.run_dir / "sft").exists()

@@ -9,7 +9,7 @@ import yaml
 
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
-from ctxlab.recipes.finetune import load_experiment, run_experiment
+from ctxlab.recipes import preset_config, run_config
 
 TINY = {
     "task": {"name": "niah", "variants": ["niah_single_1"], "lengths": [256], "depths": [0, 100]},
@@ -31,14 +31,14 @@ def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("exp")
     preset = root / "tiny.yaml"
     preset.write_text(yaml.safe_dump(TINY), encoding="utf-8")
-    config = load_experiment(str(preset), [f"run.runs_dir={root / 'runs'}"])
-    return config, run_experiment(config)
+    config = preset_config(str(preset), [f"run.runs_dir={root / 'runs'}"], "finetune")
+    return config, run_config(config)
 
 
 def test_loop_writes_every_part(tiny_run):
-    config, comparison = tiny_run
-    assert config.run.name == "tiny"  # the preset's name
-    run = __import__("pathlib").Path(comparison["run_dir"])
+    config, summary = tiny_run
+    assert config.run.name == "tiny" and config.recipe == "finetune"  # the preset's name
+    run = summary.run_dir
     assert run.parent.name == "tiny" and (run.parent / "latest").resolve() == run.resolve()
     for split, n in (("train", 8), ("val", 2), ("test", 4)):
         lines = (run / "data" / f"{split}.jsonl").read_text().splitlines()
@@ -69,7 +69,7 @@ def test_loop_writes_every_part(tiny_run):
 
 
 def test_report_command_rebuilds_comparison(tiny_run, capsys):
-    run = __import__("pathlib").Path(tiny_run[1]["run_dir"])
+    run = tiny_run[1].run_dir
     (run / "report.md").unlink()
     assert main(["report", str(run)]) == 0
     assert (run / "report.md").is_file()
@@ -79,7 +79,7 @@ def test_bad_experiment_key_leaves_nothing(tmp_path, capsys):
     preset = tmp_path / "bad.yaml"
     preset.write_text(yaml.safe_dump({**TINY, "training": {"learnig_rate": 1}}), encoding="utf-8")
     with pytest.raises(CtxlabError, match="training.learnig_rate"):
-        load_experiment(str(preset))
+        preset_config(str(preset), default_recipe="finetune")
     code = main(["run", str(preset), "--runs-dir", str(tmp_path / "runs")])
     assert code == 2
     assert "training.learnig_rate" in capsys.readouterr().err
@@ -87,6 +87,6 @@ def test_bad_experiment_key_leaves_nothing(tmp_path, capsys):
 
 
 def test_niah_quick_preset_is_valid():
-    config = load_experiment("niah-quick")
+    config = preset_config("niah-quick")
     assert config.run.name == "niah-quick"
     assert config.splits.test >= 32

@@ -271,7 +271,7 @@ def test_prebuilt_file_keeps_its_documents(tmp_path):
 
 
 def test_eval_breakdown_by_gold_position(builtin, tmp_path, oracle):
-    from ctxlab.evaluation import evaluate_config
+    from ctxlab.recipes.eval import evaluate_config
 
     config = build_config(
         task="multidoc",
@@ -298,14 +298,15 @@ def test_eval_breakdown_by_gold_position(builtin, tmp_path, oracle):
 def test_run_splits_use_disjoint_question_pools(oracle):
     from types import SimpleNamespace
 
-    from ctxlab.recipes.finetune import load_experiment, make_splits
+    from ctxlab.recipes import preset_config
+    from ctxlab.recipes.common import make_splits
 
-    config = load_experiment(
+    config = preset_config(
         "multidoc-sft",
         [f"task.source={oracle}", "splits.train=20", "splits.val=4", "splits.test=5"],
     )
     task = make_task(config)
-    data = make_splits(config, task, SimpleNamespace(tokenizer=None, max_length=None))
+    data = make_splits(config.splits, task, SimpleNamespace(tokenizer=None, max_length=None))
     questions = {
         split: {e.input.rsplit("Question: ", 1)[1] for e in examples}
         for split, examples in data.items()
@@ -314,9 +315,9 @@ def test_run_splits_use_disjoint_question_pools(oracle):
     assert not questions["test"] & (questions["train"] | questions["val"])
     assert sorted({e.meta["gold_position"] for e in data["train"]}) == list(range(10))
     with pytest.raises(CtxlabError, match="needs --eval-only"):
-        from ctxlab.recipes.finetune import run_experiment
+        from ctxlab.recipes import run_config
 
-        run_experiment(load_experiment("multidoc-sft", ["load_checkpoint=somewhere"]))
+        run_config(preset_config("multidoc-sft", ["load_checkpoint=somewhere"]))
 
 
 def _fake_run(path: Path, rows: list[dict], overall: float) -> Path:

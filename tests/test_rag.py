@@ -14,7 +14,7 @@ import pytest
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.embedder import Embedder, default_model_dir
-from ctxlab.recipes.rag_eval import EvalSettings, ModelSpec, rag_eval
+from ctxlab.recipes.rag_eval import RagEvalConfig, rag_eval
 from ctxlab.rag.index import Chunk, RagIndex, build_index
 from ctxlab.rag.pipeline import answer
 from ctxlab.rag.records import load_qa_records, question_pool
@@ -236,14 +236,14 @@ def test_rag_eval_recall_and_answer_curve(tmp_path, embedder, builtin, capsys, o
     data = tmp_path / "nq40.jsonl"
     data.write_text("".join(lines), encoding="utf-8")
     runs = tmp_path / "runs"
-    settings = EvalSettings(
-        str(data),
-        [1, 3],
+    settings = RagEvalConfig(
+        data=str(data),
+        top_k=[1, 3],
         num_questions=30,
-        models=[ModelSpec("zero-shot", "smollm2-135m")],
+        models=["zero-shot=smollm2-135m"],
         answer_questions=2,
         max_new_tokens=10,
-        runs_dir=str(runs),
+        run={"runs_dir": str(runs)},
         progress=False,
     )
     run, results = rag_eval(settings, {"zero-shot": builtin}, embedder)

@@ -1,4 +1,9 @@
-"""Rebuild a report from a synthetic run dir, so tables and plots are checked without a model."""
+"""Rebuild an eval report from a synthetic run dir, so tables and plots are checked without a model.
+
+The results.json files here are legacy ones (no `kind`, no intervals, no `breakdown_keys`), as
+`ctxlab eval` wrote them before artifacts had a schema: they must still render, with bare
+numbers. Reports of current artifacts, with intervals, are in test_reports_kinds.py.
+"""
 
 import json
 from pathlib import Path
@@ -6,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ctxlab.errors import CtxlabError
-from ctxlab.reporting.eval_report import build_report
+from ctxlab.reporting import build_report
+from ctxlab.reporting.eval_report import build_eval_report
 
 VARIANTS = ("single", "multikey")
 LENGTHS = (1024, 4096)
@@ -68,7 +74,7 @@ def _make_run(run_dir: Path) -> list[dict]:
 
 def test_build_report_writes_files_and_means(tmp_path: Path) -> None:
     rows = _make_run(tmp_path)
-    report = build_report(tmp_path)
+    report = build_eval_report(tmp_path)
 
     assert report == tmp_path / "report.md"
     for name in (
@@ -97,7 +103,7 @@ def test_heatmap_png_loads(tmp_path: Path) -> None:
     import matplotlib.image as mpimg
 
     _make_run(tmp_path)
-    build_report(tmp_path)
+    build_eval_report(tmp_path)
     image = mpimg.imread(tmp_path / "heatmap.png")
     height, width = image.shape[:2]
     assert height > 100 and width > 100
@@ -116,13 +122,22 @@ def test_breakdown_without_depth_skips_heatmap(tmp_path: Path) -> None:
     }
     (tmp_path / "results.json").write_text(json.dumps(results))
 
-    text = build_report(tmp_path).read_text()
-    assert not (tmp_path / "heatmap.png").exists()
+    text = build_report(tmp_path).read_text()  # dispatched on the legacy file's inferred kind
+    assert not (tmp_path / "heatmap.png").exists() and not (tmp_path / "variants.png").exists()
     assert "| gold_position | n | accuracy |" in text
     assert "| 2 | 5 | 40.0 |" in text
 
 
 def test_missing_results_raises(tmp_path: Path) -> None:
     with pytest.raises(CtxlabError, match="ctxlab eval") as info:
-        build_report(tmp_path)
+        build_eval_report(tmp_path)
     assert str(tmp_path) in str(info.value)
+
+
+def test_eval_builder_names_another_kind(tmp_path: Path) -> None:
+    results = {"task": "rag", "metrics": {"recall@1": 0.5}, "top_k": [1]}
+    (tmp_path / "results.json").write_text(
+        json.dumps(results | {"num_questions": 2, "pool_size": 3})
+    )
+    with pytest.raises(CtxlabError, match="holds a rag artifact, not an eval run's results"):
+        build_eval_report(tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from ctxlab.api import build_config
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
-from ctxlab.evaluation import make_task, read_task_data
+from ctxlab.evaluation import make_task
 from ctxlab.solvers.fol import FolParseError, fol_label, parse_formula
 
 FOLIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "folio"
@@ -93,7 +93,7 @@ def test_parse_error_verdict_does_not_raise():
 @needs_folio
 def test_folio_loading_normalizes_labels():
     task = make_task(build_config(task="folio"))
-    examples = read_task_data(str(VALIDATION), task)
+    examples = task.read_data(str(VALIDATION))
     assert len(examples) == 204
     assert {e.answers[0] for e in examples} == {"TRUE", "FALSE", "UNKNOWN"}
     train = make_task(build_config(task="folio", split="test", seed=0))

@@ -83,21 +83,18 @@ class Config(RecipeConfig):
     eval: EvalConfig = EvalConfig()
 
 
-def _expected(error: dict, recipe: str) -> str:
+def _expected(error: dict, owner: str) -> str:
     if error["type"] == "missing":
         return "is required: give it as a flag or with --set"
     if error["type"] == "extra_forbidden":
-        return (
-            f"is not a key of the {recipe!r} recipe: check its spelling, or the preset's "
-            "`recipe:` (see `ctxlab presets`)"
-        )
+        return f"is not a known key of {owner}: check its spelling (see `ctxlab presets`)"
     return f"{error['msg'][0].lower()}{error['msg'][1:]} (got {error.get('input')!r})"
 
 
-def _raise(err: ValidationError, recipe: str, prefix: str = "") -> None:
+def _raise(err: ValidationError, owner: str, prefix: str = "") -> None:
     first = err.errors()[0]
     key = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
-    raise CtxlabError(f"config key '{key}' {_expected(first, recipe)}") from None
+    raise CtxlabError(f"config key '{key}' {_expected(first, owner)}") from None
 
 
 def validate_config(raw: dict[str, Any], schema: type[RecipeConfig] = Config) -> Any:
@@ -115,11 +112,11 @@ def validate_config(raw: dict[str, Any], schema: type[RecipeConfig] = Config) ->
         try:
             raw["task"] = task_class.config_class.model_validate(task_raw)
         except ValidationError as err:
-            _raise(err, recipe, "task")
+            _raise(err, f"the {task_class.name!r} task", "task")
     try:
         return schema.model_validate(raw)
     except ValidationError as err:
-        _raise(err, recipe)
+        _raise(err, f"the {recipe!r} recipe" if field is not None else "this command")
     raise AssertionError("unreachable")
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ctxlab.cli.common import print_summary, quiet_libraries
 from ctxlab.cli.flags import add_config, add_flags, updates
-from ctxlab.config import RunConfig
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.splitters import METHODS, SplitterConfig
 
@@ -72,10 +71,10 @@ def add_arguments(rag: argparse.ArgumentParser, argv: list[str]) -> None:
     ask.set_defaults(rag_handler=cmd_ask)
 
     ev = sub.add_parser("eval", help="recall@k over a QA file's passages; accuracy vs top-k")
-    from ctxlab.recipes.rag_eval import RagEvalConfig
+    from ctxlab.recipes.rag_eval import RagEvalConfig, RagEvalRun
 
     keys = add_flags(ev, RagEvalConfig, skip=("recipe",))
-    keys |= add_flags(ev, RunConfig, "run.")
+    keys |= add_flags(ev, RagEvalRun, "run.")
     add_config(ev)
     ev.set_defaults(rag_handler=cmd_eval, keys=keys)
 

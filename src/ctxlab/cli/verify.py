@@ -9,12 +9,12 @@ from ctxlab.cli.flags import add_config, add_flags, updates
 
 
 def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
-    from ctxlab.recipes.verify import VERIFIABLE, VerifyConfig
+    from ctxlab.recipes.verify import VERIFIABLE, VerifyConfig, VerifyRun
 
     parser.add_argument("--task", choices=VERIFIABLE, help="the solver-checked task")
     keys = task_flags(parser, preset_task(argv, "prontoqa"))
     keys |= add_flags(parser, VerifyConfig, skip=("recipe",))
-    keys |= add_flags(parser, VerifyConfig.model_fields["run"].annotation, "run.")
+    keys |= add_flags(parser, VerifyRun, "run.")
     add_config(parser)
     parser.set_defaults(keys=keys)
 

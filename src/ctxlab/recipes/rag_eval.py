@@ -48,6 +48,10 @@ class ModelSpec(BaseModel):
     scratchpad: bool = False
 
 
+class RagEvalRun(RunConfig):
+    name: str = Field("rag-eval", description="run name: the run goes to RUNS_DIR/NAME/<stamp>/")
+
+
 class RagEvalConfig(RecipeConfig):
     """Everything `ctxlab rag eval` takes; `pool` picks questions as the multidoc task's
     train/val/test partition does (by `pool_seed`), so a model trained on multidoc's `train`
@@ -83,7 +87,7 @@ class RagEvalConfig(RecipeConfig):
     dtype: str = Field("auto", description="model dtype: auto, float32 or bfloat16")
     device: str = Field("auto", description="auto, cpu or cuda")
     progress: bool = Field(True, description="show progress bars")
-    run: RunConfig = RunConfig(name="rag-eval")
+    run: RagEvalRun = RagEvalRun()
 
     @field_validator("top_k", mode="before")
     @classmethod
@@ -231,12 +235,12 @@ def rag_eval(
                     "top": [{"id": h.id, "score": round(h.score, 5)} for h in top],
                 }
             )
-        hits = {
+        found_at = {
             f"recall@{k}": [r["gold_rank"] is not None and r["gold_rank"] < k for r in rows]
             for k in ks
         }
-        hits |= {f"answer_recall@{k}": [r["answer_in_top"][k - 1] for r in rows] for k in ks}
-        for name, found in hits.items():
+        found_at |= {f"answer_recall@{k}": [r["answer_in_top"][k - 1] for r in rows] for k in ks}
+        for name, found in found_at.items():
             metrics[name] = sum(found) / len(found)
             intervals[name] = interval([float(f) for f in found], scale=1.0).to_dict()
         write_jsonl(run.path / "retrieval.jsonl", rows)

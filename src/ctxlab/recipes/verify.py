@@ -32,6 +32,10 @@ from ctxlab.tasks.base import Example, TaskConfig
 VERIFIABLE = ("prontoqa", "folio")
 
 
+class VerifyRun(RunConfig):
+    name: str = Field("verify", description="run name: the run goes to RUNS_DIR/NAME/<stamp>/")
+
+
 class VerifyConfig(RecipeConfig):
     """`ctxlab verify`: the task (prontoqa or folio) and its data file (`task.data`), and
     optionally a model's predictions to check instead of the gold answers."""
@@ -45,7 +49,7 @@ class VerifyConfig(RecipeConfig):
     strict: bool = Field(False, description="folio: stop at the first formula that fails to parse")
     show: int = Field(20, ge=0, description="disagreements/rejections to print")
     progress: bool = Field(True, description="show progress bars")
-    run: RunConfig = RunConfig(name="verify")
+    run: VerifyRun = VerifyRun()
 
 
 def read_predictions(path: str | Path) -> dict[str, str]:

@@ -169,6 +169,8 @@ def read_artifact(path: str | Path) -> Artifact:
     kind = raw.get("kind") or _legacy_kind(path, raw)
     if kind not in KINDS:
         raise CtxlabError(f"{path} has an unknown kind {kind!r}: expected one of {list(KINDS)}")
+    if kind == "oak" and "baseline" not in raw and raw.get("iterations"):
+        raw.update(_legacy_oak_sides(raw["iterations"]))
     if "breakdown_keys" not in raw and kind in ("eval", "comparison", "oak"):
         side = raw if kind == "eval" else raw.get("baseline") or {}
         raw["breakdown_keys"] = _legacy_keys(side.get("breakdown") or [], side)
@@ -178,6 +180,17 @@ def read_artifact(path: str | Path) -> Artifact:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise CtxlabError(f"{path}: '{where}' {first['msg'].lower()}") from None
+
+
+def _legacy_oak_sides(rows: list[dict]) -> dict[str, Any]:
+    """An old oak.json's first and last rounds as the comparison fields it lacks."""
+    first, last = rows[0].get("test") or {}, rows[-1].get("test") or {}
+    return {
+        "metric": "step_validity" if "step_validity" in first else next(iter(first), ""),
+        "baseline": {"metrics": first, "breakdown": rows[0].get("test_breakdown", [])},
+        "tuned": {"metrics": last, "breakdown": rows[-1].get("test_breakdown", [])},
+        "delta": {m: last[m] - v for m, v in first.items() if m in last},
+    }
 
 
 def _legacy_keys(rows: list[dict], raw: dict) -> list[str]:

@@ -88,11 +88,11 @@ def breakdown_table(comp: Comparison) -> list[str]:
 
 def _diff_rows(comp: Comparison) -> list[Row]:
     """tuned − baseline of the headline metric per breakdown row (for the difference heatmap)."""
-    rows = []
+    metric, rows = comp.metric, []
     matched = match_rows(comp.breakdown_keys, comp.baseline.breakdown, comp.tuned.breakdown)
     for _, (before, after) in matched:
-        if before is not None and after is not None:
-            rows.append({**after, comp.metric: after[comp.metric] - before[comp.metric]})
+        if before and after and metric in before and metric in after:
+            rows.append({**after, metric: after[metric] - before[metric]})
     return rows
 
 

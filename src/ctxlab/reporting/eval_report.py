@@ -97,10 +97,8 @@ def _variant_section(run_dir: Path, results: EvalResults, metrics: list[str], ma
         f"{main} (%)",
         run_dir / "variants.png",
     )
-    return rows, ["## Per variant", "", *markdown_table(["variant", "n", *metrics], body)] + [
-        "![per-variant scores](variants.png)",
-        "",
-    ]
+    md = ["## Per variant", "", *markdown_table(["variant", "n", *metrics], body)]
+    return rows, md + ["![per-variant scores](variants.png)", ""]
 
 
 def _grid_section(run_dir: Path, results: EvalResults, variants: list[Any], main: str):
@@ -138,7 +136,13 @@ def _config_section(run_dir: Path) -> list[str]:
     if not config.is_file():
         return []
     text = config.read_text(encoding="utf-8").rstrip()
-    return ["<details><summary>config.yaml</summary>", "", "```yaml", text, "```", ""] + [
+    return [
+        "<details><summary>config.yaml</summary>",
+        "",
+        "```yaml",
+        text,
+        "```",
+        "",
         "</details>",
         "",
     ]
@@ -164,20 +168,21 @@ def build_eval_report(run_dir: str | Path) -> Path:
     if timing:
         md += [timing, ""]
 
-    has_variant = "variant" in keys
-    has_grid = "depth" in keys and "length" in keys
+    rows = results.breakdown
+    has_variant = "variant" in keys and any(r.get("variant") is not None for r in rows)
+    has_grid = "depth" in keys and "length" in keys and bool(depth_length_grid(rows, main)[2])
     variants: list[Any] = [None]
     if has_variant:
-        rows, section = _variant_section(run_dir, results, metrics, main)
-        variants = [r["variant"] for r in rows] or [None]
+        merged, section = _variant_section(run_dir, results, metrics, main)
+        variants = [r["variant"] for r in merged]
         md += section
     if has_grid:
         md += _grid_section(run_dir, results, variants, main)
-    if results.breakdown and not (has_variant and has_grid):
+    if rows and not (has_variant and has_grid):
         header = [*keys, "n", *metrics]
         body = [
             [*(r.get(k) for k in keys), r.get("n"), *(row_score(r, m) for m in metrics)]
-            for r in results.breakdown
+            for r in rows
         ]
         md += ["## Breakdown", ""] + markdown_table(header, body)
 
