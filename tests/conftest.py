@@ -47,3 +47,40 @@ def oracle(shared_data) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is missing (shared lost-in-the-middle data)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
+    """A 2-layer Llama with random weights and the built-in tokenizer, saved as a model
+    directory (~3M parameters, loads in well under a second): for tests of the engine, the
+    trainer and the recipes that pin behaviour, not a real score."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = tokenizer[0]
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on the built-in model (the `builtin` fixture) are the integration tier."""
+    for item in items:
+        if "builtin" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)

@@ -9,8 +9,7 @@ from ctxlab.config import apply_overrides, validate_config
 from ctxlab.errors import CtxlabError
 from ctxlab.tasks.niah import VARIANTS
 
-PRESET = Path(__file__).resolve().parents[1] / "configs" / "niah-sweep.yaml"
-needs_preset = pytest.mark.skipif(not PRESET.is_file(), reason=f"{PRESET} is not there yet")
+PRESET = Path(__file__).resolve().parents[1] / "src" / "ctxlab" / "presets" / "niah-sweep.yaml"
 
 
 def test_defaults():
@@ -126,7 +125,6 @@ def test_apply_overrides_parses_yaml_values():
     }
 
 
-@needs_preset
 def test_preset_by_name():
     config = build_config("niah-sweep")
     assert config.run.name == "niah-sweep"
@@ -135,12 +133,10 @@ def test_preset_by_name():
     assert config.task.lengths and all(isinstance(n, int) for n in config.task.lengths)
 
 
-@needs_preset
 def test_preset_by_path():
     assert build_config(str(PRESET)) == build_config("niah-sweep")
 
 
-@needs_preset
 def test_overrides_win_over_preset():
     config = build_config(
         "niah-sweep",
@@ -155,7 +151,6 @@ def test_overrides_win_over_preset():
     assert config.task.variants == build_config("niah-sweep").task.variants
 
 
-@needs_preset
 def test_preset_typo_still_rejected():
     with pytest.raises(CtxlabError, match=r"task\.lenghts"):
         build_config("niah-sweep", sets=["task.lenghts=5"])

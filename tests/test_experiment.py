@@ -1,4 +1,5 @@
-"""`ctxlab run`: the whole loop on a tiny experiment, and its bad-input path."""
+"""`ctxlab run` (the finetune recipe): the whole loop on a tiny random-weight model, a non-NIAH
+(multidoc) comparison whose report must match its two sides row by row, and bad input."""
 
 from __future__ import annotations
 
@@ -27,10 +28,11 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, tiny_model_dir):
     root = tmp_path_factory.mktemp("exp")
     preset = root / "tiny.yaml"
-    preset.write_text(yaml.safe_dump(TINY), encoding="utf-8")
+    tiny = {**TINY, "recipe": "finetune", "model": {"name": str(tiny_model_dir)}}
+    preset.write_text(yaml.safe_dump(tiny), encoding="utf-8")
     config = preset_config(str(preset), [f"run.runs_dir={root / 'runs'}"], "finetune")
     return config, run_config(config)
 
@@ -90,3 +92,52 @@ def test_niah_quick_preset_is_valid():
     config = preset_config("niah-quick")
     assert config.run.name == "niah-quick"
     assert config.splits.test >= 32
+
+
+def test_multidoc_comparison_report_matches_both_sides(tmp_path, tiny_model_dir, oracle):
+    """The shipped bug: a multidoc before/after report showed the last baseline row against
+    every tuned row. Each gold position's row must hold that position's own numbers."""
+    sets = [
+        f"task.source={oracle}",
+        "task.num_docs=[3]",
+        "task.gold_positions=0,1,2",
+        "splits={train: 4, val: 2, test: 3}",
+        f"model.name={tiny_model_dir}",
+        "eval={batch_size: 4, max_new_tokens: 4, progress: false}",
+        "training={max_steps: 1, batch_size: 2, eval_steps: 1, save_steps: 1, "
+        "logging_steps: 1, max_seq_length: 1024}",
+        f"run.runs_dir={tmp_path}",
+    ]
+    summary = run_config(preset_config("multidoc-sft", sets))
+    run = summary.run_dir
+    comparison = json.loads((run / "comparison.json").read_text())
+    assert comparison["kind"] == "comparison"
+    assert comparison["breakdown_keys"] == ["num_docs", "gold_position"]
+    test = comparison["tests"]["best_subspan_em"]
+    assert test["n"] == 9 and 0.0 <= test["p_value"] <= 1.0
+    report = (run / "report.md").read_text()
+    assert "significant at 0.05" in report  # the verdict, in words
+    for side in ("baseline", "tuned"):
+        rows = json.loads((run / side / "results.json").read_text())["breakdown"]
+        assert [r["gold_position"] for r in rows] == [0, 1, 2]
+        assert rows == comparison[side]["breakdown"]
+    base = {r["gold_position"]: r for r in comparison["baseline"]["breakdown"]}
+    tuned = {r["gold_position"]: r for r in comparison["tuned"]["breakdown"]}
+    table = [line for line in report.splitlines() if line.startswith("| 3 |")]
+    assert len(table) == 3, report
+    for line, position in zip(table, (0, 1, 2)):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[1] == str(position)
+        assert cells[3].startswith(f"{base[position]['best_subspan_em']:.1f} [")
+        assert cells[4].startswith(f"{tuned[position]['best_subspan_em']:.1f} [")
+
+
+def test_a_flag_of_another_recipe_is_refused(tmp_path, capsys):
+    code = main(["run", "niah-quick", "--iterations", "2", "--runs-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--iterations" in err and "'finetune' recipe" in err
+    assert len(err.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
+    preset = tmp_path / "oak-section.yaml"
+    preset.write_text(yaml.safe_dump({**TINY, "oak": {"iterations": 2}}), encoding="utf-8")
+    with pytest.raises(CtxlabError, match="'oak' is not a known key of the 'finetune' recipe"):
+        preset_config(str(preset), default_recipe="finetune")

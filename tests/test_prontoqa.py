@@ -14,9 +14,9 @@ from ctxlab.api import build_config
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task, run_eval
+from ctxlab.io import write_jsonl
 from ctxlab.solvers.proofs import check_proof, parse_label
 from ctxlab.solvers.statements import Fact, Rule, closure, parse_statement
-from ctxlab.tasks.base import write_jsonl
 from ctxlab.tasks.logic_sources import split_indices
 from ctxlab.tasks.ontology import invent_word
 

@@ -14,12 +14,11 @@ import pytest
 from ctxlab.cli import main
 from ctxlab.errors import CtxlabError
 from ctxlab.rag.embedder import Embedder, default_model_dir
-from ctxlab.recipes.rag_eval import RagEvalConfig, rag_eval
 from ctxlab.rag.index import Chunk, RagIndex, build_index
 from ctxlab.rag.pipeline import answer
 from ctxlab.rag.records import load_qa_records, question_pool
 from ctxlab.rag.splitters import METHODS, SplitterConfig, split_text, windows
-
+from ctxlab.recipes.rag_eval import RagEvalConfig, rag_eval
 
 # Short passages of distinct topics, made up here: enough to make retrieval non-trivial.
 TOPICS = [

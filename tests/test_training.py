@@ -304,7 +304,7 @@ def test_export_merge_matches_base_plus_adapter(reference, niah, tmp_path):
 
 def test_cli_train_and_errors(niah, tmp_path, capsys):
     from ctxlab.cli import main
-    from ctxlab.tasks.base import write_jsonl
+    from ctxlab.io import write_jsonl
 
     _, train_ex, _ = niah
     data = write_jsonl(tmp_path / "train.jsonl", train_ex[:4])

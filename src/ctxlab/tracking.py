@@ -6,30 +6,11 @@ so a crash or a bad input leaves no half-written run, and a run never overwrites
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write text to a temporary sibling, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def write_json(path: Path, data: Any) -> Path:
-    return write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def write_jsonl(path: Path, records: list[dict]) -> Path:
-    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    return write_atomic(path, lines)
 
 
 class RunDir:

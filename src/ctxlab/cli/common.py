@@ -28,13 +28,16 @@ def peek(argv: list[str], flag: str) -> str | None:
     return None
 
 
-def task_flags(parser: argparse.ArgumentParser, name: str) -> dict[str, str]:
-    """The flags of one task's config fields (so two tasks' flags never collide)."""
+def task_flags(
+    parser: argparse.ArgumentParser, name: str, skip: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The flags of one task's config fields (so two tasks' flags never collide); `skip` leaves
+    out fields whose flag the command uses for something else."""
     from ctxlab.tasks.base import get_task_class
 
     cls = get_task_class(name)
     group = parser.add_argument_group(f"--task {name} (see `--task NAME --help` for another)")
-    return add_flags(group, cls.config_class, "task.", skip=("name",))
+    return add_flags(group, cls.config_class, "task.", skip=("name", *skip))
 
 
 def preset_task(argv: list[str], default: str = "niah") -> str:

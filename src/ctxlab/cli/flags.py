@@ -10,6 +10,7 @@ model itself, so a bad value is refused with the config key it belongs to.
 from __future__ import annotations
 
 import argparse
+import re
 import types
 import typing
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 SUPPRESS = argparse.SUPPRESS
+FLAG_OF: dict[str, str] = {}  # dotted config key -> the flag that sets it, for error messages
 
 
 def _csv(text: str) -> list[str]:
@@ -81,7 +83,18 @@ def add_flags(
                 kwargs["metavar"] = name.upper()
             parser.add_argument(primary, *aliases, **kwargs)
         keys[dest] = prefix + name
+        FLAG_OF[prefix + name] = primary
     return keys
+
+
+def name_flags(message: str) -> str:
+    """`config key 'training.learning_rate' ...` -> `... (--learning-rate) ...`, so an error
+    names the flag the user typed as well as the key."""
+    return re.sub(
+        r"config key '([^']+)'",
+        lambda m: m.group(0) + (f" ({FLAG_OF[m.group(1)]})" if m.group(1) in FLAG_OF else ""),
+        message,
+    )
 
 
 def _show(value: Any) -> str:

@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             raise CtxlabError(f"unknown argument {' '.join(extra)}: {args.unknown}")
         return args.handler(args)
     except CtxlabError as err:
-        print(f"ctxlab: error: {err}", file=sys.stderr)
+        from ctxlab.cli.flags import name_flags
+
+        print(f"ctxlab: error: {name_flags(str(err))}", file=sys.stderr)
         return err.exit_code
 
 

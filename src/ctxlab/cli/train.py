@@ -15,6 +15,8 @@ from ctxlab.tasks.base import TaskConfig
 from ctxlab.training.config import TrainConfig
 
 FROM_PRESET = ("task", "model", "training")
+# Task fields that do not apply to training on given files, whose flags mean training settings.
+TRAINING_OWN = ("data", "seed", "num_samples")
 
 
 class TrainCommandConfig(Section):
@@ -42,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
         TrainConfig,
         "training.",
     )
-    keys |= task_flags(parser, preset_task(argv))
+    keys |= task_flags(parser, preset_task(argv), skip=TRAINING_OWN)
     add_config(parser)
     parser.set_defaults(keys=keys)
 

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import json_lines
 from ctxlab.rag.index import Chunk
 from ctxlab.rag.splitters import Encode, SplitterConfig, split_text
-from ctxlab.tasks.base import json_lines
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".text")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import json_lines
 from ctxlab.rag.documents import passages_of
 from ctxlab.rag.index import Chunk
-from ctxlab.tasks.base import answer_list, json_lines
+from ctxlab.tasks.base import answer_list
 from ctxlab.tasks.multidoc_data import is_gold, partition
 
 POOLS = ("all", "train", "val", "test")

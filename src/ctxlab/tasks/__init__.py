@@ -1,6 +1,7 @@
 """Tasks by name: `get_task_class` finds the modules of this package and the `ctxlab.tasks`
 entry points (see `ctxlab.tasks.base`)."""
 
+from ctxlab.io import write_jsonl
 from ctxlab.tasks.base import (
     TASKS,
     Example,
@@ -11,7 +12,6 @@ from ctxlab.tasks.base import (
     read_jsonl,
     register,
     task_names,
-    write_jsonl,
 )
 
 __all__ = [

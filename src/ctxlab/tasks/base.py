@@ -17,11 +17,10 @@ its value is a `Task` subclass or a module that registers one:
 
 from __future__ import annotations
 
-import gzip
 import importlib
 import json
 import pkgutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import json_lines
 from ctxlab.prompts import GenerationRequest
 
 ENTRY_POINT_GROUP = "ctxlab.tasks"
@@ -262,39 +262,6 @@ def answer_list(raw: dict) -> list[str]:
     if not (strings and answers):
         raise TypeError(f"'answers' must be a non-empty list of strings, got {answers!r}")
     return list(answers)
-
-
-def write_jsonl(path: str | Path, examples: Iterable[Example]) -> Path:
-    """Write atomically: a crash leaves no half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for example in examples:
-            f.write(example.to_json() + "\n")
-    tmp.replace(path)
-    return path
-
-
-def json_lines(
-    path: Path, what: str, hint: str = "", noun: str = "records"
-) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON) of each non-empty line of a jsonl(.gz) file; a line that is
-    not JSON (followed by `hint`), or a file without any line, fails naming the file (and line)."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    empty = True
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CtxlabError(f"{path}:{number} is not valid JSON ({err.msg}){hint}") from None
-            empty = False
-            yield number, raw
-    if empty:
-        raise CtxlabError(f"{what} file {path} holds no {noun}")
 
 
 def read_jsonl(path: str | Path) -> list[Example]:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import json_lines
 from ctxlab.tasks.base import (
     NAME_HELP,
     PRED_CLEANING_HELP,
@@ -27,7 +28,7 @@ from ctxlab.tasks.base import (
     TaskConfig,
     register,
 )
-from ctxlab.tasks.multidoc_data import int_list, json_lines
+from ctxlab.tasks.multidoc_data import int_list
 
 _INSTRUCTION = "Extract the value corresponding to the specified key in the JSON object below."
 TEMPLATES = {

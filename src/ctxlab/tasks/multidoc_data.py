@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import json_lines
 from ctxlab.metrics import normalize_answer
-from ctxlab.tasks.base import answer_list, json_lines
+from ctxlab.tasks.base import answer_list
 
 Pool = Literal["all", "train", "val", "test"]
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")

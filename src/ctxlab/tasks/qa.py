@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import json_lines
 from ctxlab.metrics import string_match_part
 from ctxlab.tasks.base import (
     NAME_HELP,
@@ -25,7 +26,6 @@ from ctxlab.tasks.base import (
     PredCleaning,
     Task,
     answer_list,
-    json_lines,
     register,
 )
 from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units

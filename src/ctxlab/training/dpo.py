@@ -188,7 +188,7 @@ def dpo_train(
     from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback
 
-    from ctxlab.tracking import write_json
+    from ctxlab.io import write_json
 
     if not pairs:
         raise CtxlabError("no preference pairs to train on: sample more or lower oak.min_gap")

@@ -386,7 +386,7 @@ def train(
         "num_processes": trainer.accelerator.num_processes,
     }
     if trainer.is_world_process_zero():
-        from ctxlab.tracking import write_json
+        from ctxlab.io import write_json
 
         write_json(out_dir / "training_history.json", state.log_history)
         write_json(out_dir / "summary.json", summary)
