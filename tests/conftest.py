@@ -1,7 +1,11 @@
-"""Shared fixtures: the built-in model and its tokenizer, loaded once per test session.
+"""Shared fixtures: the built-in model and its tokenizer (loaded once per session), a tiny
+random-weight model directory, and the shared data folder.
 
-The suite runs offline. The built-in model's converted copy is cached under $CTXLAB_CACHE
-(default ~/.cache/ctxlab), which is left alone so a cached conversion is reused.
+Two tiers: tests of behaviour run on the tiny model or on no model; tests that load the built-in
+model to pin a real number are marked `integration` (automatically when they use `builtin`).
+`make test` runs both; `make test-fast` (`pytest -m "not integration"`) the first. The suite runs
+offline; the built-in model's converted copy is cached under $CTXLAB_CACHE (default
+~/.cache/ctxlab), which is left alone so a cached conversion is reused.
 """
 
 import os

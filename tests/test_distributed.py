@@ -55,6 +55,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.integration
 def test_two_cpu_processes_train_one_model(tmp_path):
     script = tmp_path / "train2.py"
     script.write_text(SCRIPT, encoding="utf-8")

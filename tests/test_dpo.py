@@ -29,6 +29,7 @@ def texts(groups) -> list[list[str]]:
     return [[g.text for g in group] for group in groups]
 
 
+@pytest.mark.integration
 def test_sampling_is_seeded_and_greedy_unchanged(builtin):
     model, tok = builtin.model, builtin.tokenizer
     hot = Sampling(temperature=1.0, top_p=0.95, seed=7, num_samples=2)
@@ -158,6 +159,7 @@ def test_pair_records_match_the_sft_layout(tokenizer):
         pair_records(tok, [pair], 8)
 
 
+@pytest.mark.integration
 def test_dpo_round_moves_the_adapter_and_lowers_the_loss(tokenizer, tmp_path):
     tok, _ = tokenizer
     pairs = tiny_pairs(tok)
@@ -180,6 +182,7 @@ def test_dpo_round_moves_the_adapter_and_lowers_the_loss(tokenizer, tmp_path):
     assert (tmp_path / "r2" / second.summary["init_from"]).resolve() == first.final_dir.resolve()
 
 
+@pytest.mark.integration
 def test_dpo_with_the_chosen_nll_term(tokenizer, tmp_path):
     """["sigmoid", "sft"] (RPO): the loss starts above DPO's ln 2 by the chosen proofs' NLL."""
     tok, _ = tokenizer
@@ -278,6 +281,7 @@ def test_report_from_run_files(tmp_path):
         build_oak_report(tmp_path / "iter_1")
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not FOLIO.is_file(), reason="shared FOLIO data not present")
 def test_logic_oak_loop_end_to_end(tmp_path):
     """The whole OaK loop at toy size: SFT, one sampled-verified-paired DPO round, held-out and

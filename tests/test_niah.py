@@ -287,6 +287,7 @@ def test_length_too_small_raises(tokenizer):
         gen(tokenizer, variants="niah_single_1", num_samples=1, lengths=150)
 
 
+@pytest.mark.integration
 def test_generation_speed(tokenizer):
     start = time.perf_counter()
     examples = gen(tokenizer, variants="niah_single_2", num_samples=500, lengths=4096)

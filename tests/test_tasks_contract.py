@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import write_jsonl
 from ctxlab.prompts import GenerationRequest
 from ctxlab.tasks.base import (
     Example,
@@ -24,7 +25,6 @@ from ctxlab.tasks.base import (
     register,
     reset_discovery,
     task_names,
-    write_jsonl,
 )
 from ctxlab.tasks.multidoc import MultidocConfig, MultidocTask, question_request, render_prompt
 

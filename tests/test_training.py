@@ -168,6 +168,7 @@ def test_niah_scratchpad_copies_the_needles(tokenizer):
 # --- training ------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_golden_losses(reference):
     losses = _losses(reference.out_dir)
     assert sorted(losses) == [1, 2, 3, 4, 5]
@@ -186,6 +187,7 @@ def test_golden_losses(reference):
     assert info["base_model"] == "smollm2-135m" and info["peft"] == "lora_r16_a32_qkvo"
 
 
+@pytest.mark.integration
 def test_resume_reaches_the_uninterrupted_loss(niah, reference, tmp_path):
     """Stopped after step 3 (last checkpoint: 2), resumed to step 5: the same losses at steps
     3-5 as the uninterrupted reference run, to a relative 1e-4."""
@@ -207,6 +209,7 @@ def test_resume_reaches_the_uninterrupted_loss(niah, reference, tmp_path):
         assert losses[step] == pytest.approx(expected[step], rel=1e-4)
 
 
+@pytest.mark.integration
 def test_early_stopping_stops_a_stalled_run(niah, tmp_path):
     """lr 0: validation loss never improves, so patience 1 stops at the second evaluation."""
     task, train_ex, val_ex = niah
@@ -230,6 +233,7 @@ def test_early_stopping_stops_a_stalled_run(niah, tmp_path):
     assert [x["step"] for x in lines if "eval_loss" in x] == [1, 2]
 
 
+@pytest.mark.integration
 def test_best_by_task_metric_keeps_the_best_scoring_checkpoint(niah, tmp_path):
     """best_metric task_metric: each evaluation generates the validation answers and scores
     them; best/ is the checkpoint with the highest score (the first one, on ties)."""
@@ -271,6 +275,7 @@ def test_early_stopping_needs_validation_data(niah, tmp_path):
         )
 
 
+@pytest.mark.integration
 def test_export_merge_matches_base_plus_adapter(reference, niah, tmp_path):
     from peft import PeftModel
 
@@ -302,6 +307,7 @@ def test_export_merge_matches_base_plus_adapter(reference, niah, tmp_path):
 # --- command line --------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_cli_train_and_errors(niah, tmp_path, capsys):
     from ctxlab.cli import main
     from ctxlab.io import write_jsonl

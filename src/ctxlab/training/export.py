@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from ctxlab.errors import CtxlabError
+from ctxlab.training.peft_presets import quiet_peft
 from ctxlab.training.trainer import TRAIN_INFO
 
 
@@ -53,7 +54,8 @@ def merged_model(weights: Path):
         if not base:
             raise CtxlabError(f"{weights}: cannot tell which base model the adapter fits")
         loaded = load_model(base, dtype="float32", device="cpu")
-        model = PeftModel.from_pretrained(loaded.model, str(weights)).merge_and_unload()
+        with quiet_peft():
+            model = PeftModel.from_pretrained(loaded.model, str(weights)).merge_and_unload()
     else:
         model = load_model(str(weights), dtype="float32", device="cpu").model
     tokenizer = AutoTokenizer.from_pretrained(weights)

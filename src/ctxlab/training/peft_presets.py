@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -118,3 +120,14 @@ def check_preset_runnable(preset: PeftPreset, cuda_available: bool | None = None
         raise CtxlabError(
             f"PEFT preset {preset.name!r} needs the bitsandbytes package: pip install bitsandbytes"
         )
+
+
+@contextmanager
+def quiet_peft():
+    """PEFT reads transformers' deprecated `is_gradient_checkpointing` whenever it wraps a model;
+    the FutureWarning that prints is the libraries' to settle, not the user's to read."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing", category=FutureWarning
+        )
+        yield

@@ -35,7 +35,12 @@ from ctxlab.tasks.base import Example, Task
 from ctxlab.training.callbacks import MetricsCallback
 from ctxlab.training.config import TrainConfig
 from ctxlab.training.data import IGNORE_INDEX, PadCollator, build_dataset, grouped_padding_share
-from ctxlab.training.peft_presets import PeftPreset, check_preset_runnable, parse_preset
+from ctxlab.training.peft_presets import (
+    PeftPreset,
+    check_preset_runnable,
+    parse_preset,
+    quiet_peft,
+)
 from ctxlab.training.task_metric import task_metric_scorer
 
 TRAIN_INFO = "ctxlab_train.json"
@@ -206,12 +211,14 @@ def load_for_training(
     if is_adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(init_dir), is_trainable=True)
+        with quiet_peft():
+            model = PeftModel.from_pretrained(model, str(init_dir), is_trainable=True)
     elif not preset.is_full:
         from peft import get_peft_model
 
         try:
-            model = get_peft_model(model, preset.lora_config())
+            with quiet_peft():
+                model = get_peft_model(model, preset.lora_config())
         except ValueError as err:
             raise CtxlabError(
                 f"PEFT preset {preset.name} does not fit model {spec}: {err}. Use a model "
