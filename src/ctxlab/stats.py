@@ -43,13 +43,10 @@ class PairedTest:
     worsened: int
     p_value: float
     method: str
-
-    @property
-    def significant(self) -> bool:
-        return self.p_value < ALPHA
+    significant: bool  # p_value < ALPHA
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "significant": self.significant}
+        return asdict(self)
 
 
 def is_binary(values: Sequence[float], scale: float = 100.0) -> bool:
@@ -116,6 +113,7 @@ def paired_test(
         worsened=worsened,
         p_value=float(min(1.0, p_value)),
         method="exact McNemar" if binary else "exact sign test",
+        significant=p_value < ALPHA,
     )
 
 

@@ -1,7 +1,8 @@
 """Command-line flags generated from config fields, so a flag and its config key never drift.
 
 Each field of a pydantic section becomes `--field-name` (help from the field's description,
-choices from a `Literal`, `--x/--no-x` for a bool, a comma list for a list), plus the flags named
+choices from a `Literal`, `--x/--no-x` for a bool, a comma list for a list, which a
+repeated flag extends), plus the flags named
 in its `json_schema_extra` (`"flag"` replaces the name, `"aliases"` adds more; an alias of a bool
 that starts with `--no-` sets it False). Values stay strings and are validated by the config
 model itself, so a bad value is refused with the config key it belongs to.
@@ -24,6 +25,13 @@ FLAG_OF: dict[str, str] = {}  # dotted config key -> the flag that sets it, for 
 
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+class _Extend(argparse.Action):
+    """A list flag: a comma list, and a repeated flag adds to it (`--model a --model b`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), *values])
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -57,9 +65,11 @@ def add_flags(
         primary = str(extra.get("flag", "--" + name.replace("_", "-")))
         aliases = [str(a) for a in extra.get("aliases", [])]  # type: ignore[union-attr]
         dest = (prefix + name).replace(".", "__")
-        default = field.default if field.default is not None else None
+        default = None if field.is_required() else field.default
         help_text = field.description or name.replace("_", " ")
-        if default not in (None, [], "") and not callable(default):
+        if field.is_required():
+            help_text += " (required)"
+        elif default not in (None, [], "") and not callable(default):
             help_text += f" (default: {_show(default)})"
         kwargs: dict[str, Any] = {"dest": dest, "default": None, "help": help_text}
         if annotation is bool:
@@ -77,8 +87,7 @@ def add_flags(
             if typing.get_origin(annotation) is Literal:
                 kwargs["choices"] = [str(c) for c in typing.get_args(annotation)]
             elif typing.get_origin(annotation) is list:
-                kwargs["type"] = _csv
-                kwargs["metavar"] = "A,B,..."
+                kwargs.update(type=_csv, action=_Extend, metavar="A,B,...")
             else:
                 kwargs["metavar"] = name.upper()
             parser.add_argument(primary, *aliases, **kwargs)

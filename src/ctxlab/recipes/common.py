@@ -23,6 +23,7 @@ from ctxlab.io import write_jsonl, write_text
 from ctxlab.models import LoadedModel
 from ctxlab.tasks.base import Example, Task
 from ctxlab.tracking import RunDir
+from ctxlab.training.config import TrainConfig
 
 console = Console(stderr=True)
 
@@ -38,6 +39,18 @@ class Splits(BaseModel):
     train_seed: int = 1000
     val_seed: int = 2000
     test_seed: int = 3000
+
+
+class TrainedConfig(Config):
+    """The base of the recipes that train: disjoint splits and the training settings."""
+
+    shortcuts = {
+        "--num-train-samples": ("splits.train", None),
+        "--num-val-samples": ("splits.test", None),
+    }
+
+    splits: Splits = Splits()
+    training: TrainConfig = TrainConfig()
 
 
 @contextmanager

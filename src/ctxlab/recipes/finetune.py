@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ctxlab.config import Config
 from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task
 from ctxlab.recipes import RunSummary, register
 from ctxlab.recipes.common import (
-    Splits,
     Timer,
+    TrainedConfig,
     change_line,
     compare,
     evaluate_part,
@@ -32,13 +31,11 @@ from ctxlab.recipes.common import (
     write_splits,
 )
 from ctxlab.reporting.artifacts import Comparison
-from ctxlab.training import TrainConfig
 
 
-class FinetuneConfig(Config):
+class FinetuneConfig(TrainedConfig):
     shortcuts = {  # the scratchpad-rag README's flags
-        "--num-train-samples": ("splits.train", None),
-        "--num-val-samples": ("splits.test", None),
+        **TrainedConfig.shortcuts,
         "--eval-split": ("task.eval_split", None),
         "--train-method": ("training.method", None),
         "--last-answer-only": ("task.last_answer_only", True),
@@ -47,8 +44,6 @@ class FinetuneConfig(Config):
     }
 
     recipe: Literal["finetune"] = "finetune"  # type: ignore[assignment]
-    splits: Splits = Splits()
-    training: TrainConfig = TrainConfig()
     eval_only: bool = False
     load_checkpoint: str | None = None
 

@@ -23,14 +23,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ctxlab.config import Config
 from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task, paired_tests
 from ctxlab.io import write_jsonl
 from ctxlab.recipes import RunSummary, register
 from ctxlab.recipes.common import (
-    Splits,
     Timer,
+    TrainedConfig,
     change_line,
     compare,
     evaluate_part,
@@ -44,7 +43,6 @@ from ctxlab.recipes.common import (
 )
 from ctxlab.reporting.artifacts import OakSummary
 from ctxlab.tasks.base import Example, Task, get_task_class
-from ctxlab.training import TrainConfig
 from ctxlab.training.dpo import DPOSettings
 from ctxlab.training.pairs import ScoreWeights
 from ctxlab.training.trainer import resolve_adapter
@@ -91,19 +89,18 @@ class OakConfig(BaseModel):
     dpo: DPOSettings = DPOSettings()
 
 
-class OakRecipeConfig(Config):
+class OakRecipeConfig(TrainedConfig):
+    """`training` is the SFT stage on gold proofs; `oak` the DPO rounds."""
+
     shortcuts = {
+        **TrainedConfig.shortcuts,
         "--iterations": ("oak.iterations", None),
         "--no-solver": ("oak.solver", False),
         "--no-sft": ("oak.sft", False),
         "--eval-task": ("oak.eval_task", None),
-        "--num-train-samples": ("splits.train", None),
-        "--num-val-samples": ("splits.test", None),
     }
 
     recipe: Literal["oak"] = "oak"  # type: ignore[assignment]
-    splits: Splits = Splits()
-    training: TrainConfig = TrainConfig()  # the SFT stage on gold proofs
     oak: OakConfig = OakConfig()
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ctxlab.errors import CtxlabError
 from ctxlab.io import read_json, write_json
+from ctxlab.stats import Interval, PairedTest  # stored as they are computed
 
 SCHEMA_VERSION = 2
 ARTIFACT_FILES = ("oak.json", "comparison.json", "results.json")
@@ -32,27 +33,6 @@ class _Artifact(BaseModel):
 
     def write(self, path: Path) -> Path:
         return write_json(path, self.model_dump(mode="json"))
-
-
-class Interval(BaseModel):
-    low: float
-    high: float
-    method: str
-
-
-class PairedTest(BaseModel):
-    """`ctxlab.stats.PairedTest` as stored: the change of one metric on the same examples."""
-
-    n: int
-    before: float
-    after: float
-    delta: float
-    delta_interval: Interval
-    improved: int
-    worsened: int
-    p_value: float
-    method: str
-    significant: bool
 
 
 class Scores(BaseModel):

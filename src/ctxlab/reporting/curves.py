@@ -9,7 +9,6 @@ and predictions.jsonl for the interval of a point that merges several breakdown 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -154,33 +153,3 @@ def build_curves(runs: list[tuple[str, Path]], out_dir: str | Path, title: str =
         md += [""]
     md += ["Runs:", ""] + [f"- {label}: `{path}`" for label, path in runs] + [""]
     return write_text(out / "curves.md", "\n".join(md))
-
-
-def _labelled(text: str) -> tuple[str, Path]:
-    label, sep, path = text.partition("=")
-    if not sep or not label or not path:
-        raise argparse.ArgumentTypeError(f"expected LABEL=RUN_DIR, got {text!r}")
-    return label, Path(path)
-
-
-def cmd_curves(args: argparse.Namespace) -> int:
-    print(f"curves: {build_curves(args.runs, args.output, args.title)}")
-    return 0
-
-
-def add_commands(subparsers) -> None:
-    p = subparsers.add_parser(
-        "curves", help="accuracy vs gold position / number of documents, one line per run"
-    )
-    p.add_argument(
-        "--run",
-        dest="runs",
-        action="append",
-        type=_labelled,
-        default=[],
-        metavar="LABEL=RUN_DIR",
-        help="an eval run (or a `ctxlab run`'s baseline/, tuned/, eval/); repeat per condition",
-    )
-    p.add_argument("-o", "--output", required=True, help="directory for the plots and curves.md")
-    p.add_argument("--title", default="", help="plot title")
-    p.set_defaults(handler=cmd_curves)

@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from ctxlab.errors import CtxlabError
 from ctxlab.io import read_jsonl
 from ctxlab.reporting.artifacts import Interval, PairedTest
@@ -66,13 +68,13 @@ def verdict_line(label: str, test: PairedTest | None, delta: float | None = None
     """`tuned − baseline: +50.0 [35.0, 65.0]; significant at 0.05 (p = ..., ...)`."""
     if test is None:
         return f"{label}: {change(None, delta)} (no paired test in this file)"
-    return f"{label}: {change(test)}; {verdict(test.model_dump())}"
+    return f"{label}: {change(test)}; {verdict(test.to_dict())}"
 
 
 def tests_of(row: Row | None) -> dict[str, PairedTest]:
     """The paired tests of a `breakdown_tests` row, typed (rows ride in the schema untyped)."""
     raw = (row or {}).get("tests") or {}
-    return {m: PairedTest.model_validate(t) for m, t in raw.items()}
+    return {m: TypeAdapter(PairedTest).validate_python(t) for m, t in raw.items()}
 
 
 def row_score(row: Row | None, metric: str, digits: int = 1) -> str:
