@@ -4,71 +4,75 @@ recipe, its flags generated from `RagEvalConfig`."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 from pathlib import Path
+
+from pydantic import Field
 
 from ctxlab.cli.common import print_summary, quiet_libraries
 from ctxlab.cli.flags import add_config, add_flags, updates
+from ctxlab.config import apply_overrides, load_preset, set_dotted, validate_config
 from ctxlab.errors import CtxlabError
-from ctxlab.rag.splitters import METHODS, SplitterConfig
+from ctxlab.models.builtin import DEFAULT_MODEL
+from ctxlab.rag.splitters import SplitterConfig
+from ctxlab.recipes.rag_eval import AnswerSettings, EmbedderSettings
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+class IndexConfig(EmbedderSettings):
+    """`ctxlab rag index PATHS -o DIR`: what to read, how to split it, how to embed it."""
+
+    paths: list[str] = Field([], description="text/markdown files, jsonl(.gz) passages, folders")
+    output: str = Field(
+        description="index directory to write",
+        json_schema_extra={"flag": "-o", "aliases": ["--output"]},
+    )
+    splitter: SplitterConfig = SplitterConfig()
+    progress: bool = Field(True, description="show progress bars")
 
 
-def _add_embedder(p: argparse.ArgumentParser, default_help: str) -> None:
-    p.add_argument("--embedder", help=default_help)
-    p.add_argument("--embed-batch-size", type=_positive, default=64, help="texts per batch")
-    p.add_argument(
-        "--embed-dtype", default="auto", help="auto (bf16 where fast, default), float32, bfloat16"
+class AskConfig(EmbedderSettings, AnswerSettings):
+    """`ctxlab rag ask INDEX QUESTION`: retrieve, then answer citing the sources."""
+
+    index: str = Field(description="an index directory from `ctxlab rag index`")
+    question: str = Field(description="the question")
+    top_k: int = Field(3, ge=1, description="chunks retrieved and read")
+    model: str = Field(DEFAULT_MODEL, description="answering model")
+    retrieve_only: bool = Field(False, description="print the sources only")
+    scratchpad: bool = Field(
+        False, description="the model writes a scratchpad: no stop at a newline"
     )
 
 
-def _add_generation(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--template", default="qa", help="qa (default) or query-aware prompt")
-    p.add_argument("--max-new-tokens", type=_positive, default=100, help="answer budget")
-    p.add_argument("--batch-size", type=_positive, default=8, help="generation batch size")
-    p.add_argument("--dtype", default="auto", help="model dtype: auto, float32 or bfloat16")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+def _command(parser: argparse.ArgumentParser, config: type, positional: tuple[str, ...], handler):
+    """A subcommand whose flags come from `config` (positional fields first)."""
+    for name in positional:
+        parser.add_argument(
+            name, nargs="*" if name == "paths" else "?", help=config.model_fields[name].description
+        )
+    keys = add_flags(parser, config, skip=positional)
+    if "splitter" in config.model_fields:
+        keys |= add_flags(parser, SplitterConfig, "splitter.")
+    add_config(parser)
+    parser.set_defaults(rag_handler=handler, keys=keys, positional=positional, schema=config)
+
+
+def _config(args: argparse.Namespace):
+    """The subcommand's config: `--config` YAML, then flags and positionals, then `--set`."""
+    raw = load_preset(args.config) if args.config else {}
+    for key, value in updates(args, args.keys).items():
+        set_dotted(raw, key, value)
+    for name in args.positional:
+        if getattr(args, name) not in (None, []):
+            raw[name] = getattr(args, name)
+    return validate_config(apply_overrides(raw, args.sets), args.schema)
 
 
 def add_arguments(rag: argparse.ArgumentParser, argv: list[str]) -> None:
     sub = rag.add_subparsers(dest="rag_command", required=True)
 
     idx = sub.add_parser("index", help="split and embed documents into a FAISS index directory")
-    idx.add_argument("paths", nargs="*", help="text/markdown files, jsonl(.gz) passages, dirs")
-    idx.add_argument("-o", "--output", required=True, help="index directory to write")
-    d = SplitterConfig()
-    idx.add_argument("--splitter", choices=METHODS, default=d.method)
-    idx.add_argument("--chunk-size", type=int, default=d.chunk_size, help="chars (chunk)")
-    idx.add_argument("--overlap", type=int, default=d.overlap, help="chars, < --chunk-size")
-    idx.add_argument("--min-length", type=int, default=d.min_length, help="merge shorter chunks")
-    idx.add_argument("--max-length", type=int, default=d.max_length, help="cut longer chunks")
-    idx.add_argument("--pattern", help="split points for --splitter regex")
-    idx.add_argument("--percentile", type=float, default=d.percentile, help="semantic breaks")
-    _add_embedder(idx, "all-MiniLM-L6-v2 (built in, default) or a sentence-transformers dir")
-    idx.add_argument("--no-progress", dest="progress", action="store_false")
-    idx.set_defaults(rag_handler=cmd_index)
-
+    _command(idx, IndexConfig, ("paths",), cmd_index)
     ask = sub.add_parser("ask", help="retrieve from an index, then answer citing the sources")
-    ask.add_argument("index", help="an index directory from `ctxlab rag index`")
-    ask.add_argument("question")
-    ask.add_argument("--top-k", type=_positive, default=3)
-    ask.add_argument("--model", default=None, help="answering model (default: built in)")
-    ask.add_argument("--retrieve-only", action="store_true", help="print the sources only")
-    ask.add_argument(
-        "--scratchpad", action="store_true", help="the model writes a scratchpad: no stop at \\n"
-    )
-    _add_embedder(ask, "must match the index's (default: the index's own)")
-    _add_generation(ask)
-    ask.set_defaults(rag_handler=cmd_ask)
+    _command(ask, AskConfig, ("index", "question"), cmd_ask)
 
     ev = sub.add_parser("eval", help="recall@k over a QA file's passages; accuracy vs top-k")
     from ctxlab.recipes.rag_eval import RagEvalConfig, RagEvalRun
@@ -88,37 +92,23 @@ def add_arguments(rag: argparse.ArgumentParser, argv: list[str]) -> None:
     cur.set_defaults(rag_handler=cmd_curves)
 
 
-def _embedder(args: argparse.Namespace, spec: str | None):
-    from ctxlab.rag.embedder import Embedder
-
-    return Embedder(spec, args.embed_batch_size, "auto", args.embed_dtype)
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     from ctxlab.rag.documents import expand_paths, load_chunks
     from ctxlab.rag.index import build_index, check_target
 
-    splitter = SplitterConfig(
-        args.splitter,
-        args.chunk_size,
-        args.overlap,
-        args.min_length,
-        args.max_length,
-        args.pattern,
-        args.percentile,
-    )
-    splitter.check()
-    files = expand_paths(args.paths)
-    check_target(Path(args.output))
-    embedder = _embedder(args, args.embedder)
-    encode = embedder.encode if splitter.method == "semantic" else None
-    chunks = load_chunks(files, splitter, encode)
+    config: IndexConfig = _config(args)
+    config.splitter.check()
+    files = expand_paths(config.paths)
+    check_target(Path(config.output))
+    embedder = config.make_embedder()
+    encode = embedder.encode if config.splitter.method == "semantic" else None
+    chunks = load_chunks(files, config.splitter, encode)
     if not chunks:
         raise CtxlabError(
             f"no text to index in {', '.join(map(str, files))}: the documents are empty"
         )
-    info = {"splitter": asdict(splitter), "sources": [str(f) for f in files]}
-    index, stats = build_index(chunks, embedder, args.output, info, args.progress)
+    info = {"splitter": config.splitter.model_dump(), "sources": [str(f) for f in files]}
+    index, stats = build_index(chunks, embedder, config.output, info, config.progress)
     print(
         f"indexed {stats.num_chunks} chunks from {len(files)} files into {index.path} "
         f"({stats.encoded} embedded in {stats.encode_s:.1f} s, {stats.cached} from the cache; "
@@ -130,27 +120,35 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from ctxlab.rag.index import RagIndex
 
-    index = RagIndex.load(args.index)
-    embedder = _embedder(args, args.embedder or index.embedder_name)
+    config: AskConfig = _config(args)
+    index = RagIndex.load(config.index)
+    embedder = config.make_embedder(config.embedder or index.embedder_name)
     index.check_embedder(embedder)
-    if args.top_k > len(index):
+    if config.top_k > len(index):
         raise CtxlabError(
-            f"--top-k {args.top_k} is larger than the index's {len(index)} chunks: lower --top-k"
+            f"--top-k {config.top_k} is larger than the index's {len(index)} chunks: lower --top-k"
         )
-    hits = index.retrieve(embedder, [args.question], args.top_k)[0]
-    if args.retrieve_only:
+    hits = index.retrieve(embedder, [config.question], config.top_k)[0]
+    if config.retrieve_only:
         for n, hit in enumerate(hits, 1):
             print(f"[{n}] {hit.chunk.title or '(untitled)'} (score {hit.score:.3f})")
             print(f"    {hit.chunk.text}")
         return 0
-    from ctxlab.models import DEFAULT_MODEL, load_model
-    from ctxlab.rag.pipeline import STOP, answer
+    from ctxlab.models import load_model
+    from ctxlab.rag.pipeline import answer
 
-    loaded = load_model(args.model or DEFAULT_MODEL, args.dtype, args.device)
-    budget = max(args.max_new_tokens, 160) if args.scratchpad else args.max_new_tokens
-    stop = () if args.scratchpad else STOP
+    quiet_libraries()
+    loaded = load_model(config.model, config.dtype, config.device)
+    budget = max(config.max_new_tokens, 160) if config.scratchpad else config.max_new_tokens
     result = answer(
-        loaded, [args.question], [hits], args.template, budget, 1, False, "answering", stop
+        loaded,
+        [config.question],
+        [hits],
+        config.template,
+        budget,
+        batch_size=1,
+        progress=False,
+        scratchpad=config.scratchpad,
     )[0]
     print(result.text or "(no answer)")
     print("\nSources:")

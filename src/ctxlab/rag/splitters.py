@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ctxlab.errors import CtxlabError
 
@@ -29,18 +29,27 @@ _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 Encode = Callable[[Sequence[str]], np.ndarray]
 
 
-@dataclass(frozen=True)
-class SplitterConfig:
+class SplitterConfig(BaseModel):
     """How to split. `chunk_size`/`overlap` are for `chunk`; `pattern` for `regex`;
-    `percentile` for `semantic` (a breakpoint where the adjacent-sentence distance is above it)."""
+    `percentile` for `semantic` (a breakpoint where the adjacent-sentence distance is above it).
+    The method may be given by position: `SplitterConfig("sentence", max_length=300)`."""
 
-    method: str = "paragraph"
-    chunk_size: int = 1000
-    overlap: int = 100
-    min_length: int = 0
-    max_length: int = 2000
-    pattern: str | None = None
-    percentile: float = 90.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str = Field(
+        "paragraph",
+        description="paragraph, sentence, chunk, semantic or regex",
+        json_schema_extra={"flag": "--splitter"},
+    )
+    chunk_size: int = Field(1000, description="characters a chunk (chunk)")
+    overlap: int = Field(100, description="characters shared by neighbouring chunks (chunk)")
+    min_length: int = Field(0, description="shorter pieces merge into a neighbour")
+    max_length: int = Field(2000, description="longer pieces are cut at sentences, then words")
+    pattern: str | None = Field(None, description="split points for --splitter regex")
+    percentile: float = Field(90.0, description="semantic: break above this distance percentile")
+
+    def __init__(self, *method: str, **settings: Any):
+        super().__init__(**dict(zip(("method",), method)), **settings)
 
     def check(self) -> None:
         """Refuse settings that cannot work, naming the flag to change."""

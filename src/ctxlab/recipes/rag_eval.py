@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ctxlab.config import RecipeConfig, RunConfig
+from ctxlab.config import RecipeConfig, RunConfig, Section
 from ctxlab.errors import CtxlabError
 from ctxlab.io import write_json, write_jsonl
 from ctxlab.metrics import best_subspan_em, normalize_answer
@@ -52,7 +52,30 @@ class RagEvalRun(RunConfig):
     name: str = Field("rag-eval", description="run name: the run goes to RUNS_DIR/NAME/<stamp>/")
 
 
-class RagEvalConfig(RecipeConfig):
+class EmbedderSettings(Section):
+    """The embedder of `rag index`, `rag ask` and `rag eval`."""
+
+    embedder: str | None = Field(
+        None, description="all-MiniLM-L6-v2 (built in, default) or a sentence-transformers dir"
+    )
+    embed_batch_size: int = Field(64, ge=1, description="texts per embedding batch")
+    embed_dtype: str = Field("auto", description="auto (bf16 where fast), float32, bfloat16")
+
+    def make_embedder(self, spec: str | None = None) -> Embedder:
+        return Embedder(spec or self.embedder, self.embed_batch_size, "auto", self.embed_dtype)
+
+
+class AnswerSettings(Section):
+    """How a model answers from retrieved documents (`rag ask`, `rag eval`)."""
+
+    template: str = Field("qa", description="qa (default) or the query-aware prompt")
+    max_new_tokens: int = Field(100, ge=1, description="answer budget")
+    batch_size: int = Field(8, ge=1, description="generation batch size")
+    dtype: str = Field("auto", description="model dtype: auto, float32 or bfloat16")
+    device: str = Field("auto", description="auto, cpu or cuda")
+
+
+class RagEvalConfig(RecipeConfig, EmbedderSettings, AnswerSettings):
     """Everything `ctxlab rag eval` takes; `pool` picks questions as the multidoc task's
     train/val/test partition does (by `pool_seed`), so a model trained on multidoc's `train`
     pool can be evaluated on questions it never saw. `models` and `scratchpad_models` are
@@ -76,16 +99,8 @@ class RagEvalConfig(RecipeConfig):
     pool: str = Field("all", description="questions: all, or multidoc's train/val/test partition")
     pool_seed: int = Field(0, description="seed of that partition")
     answer_questions: int | None = Field(None, ge=1, description="answer the first N")
-    embedder: str | None = Field(None, description="all-MiniLM-L6-v2 (built in) or a ST dir")
-    embed_batch_size: int = Field(64, ge=1, description="texts per embedding batch")
-    embed_dtype: str = Field("auto", description="auto (bf16 where fast), float32, bfloat16")
     index: str | None = Field(None, description="where the eval index is kept")
-    template: str = Field("qa", description="qa or the query-aware prompt")
-    max_new_tokens: int = Field(100, ge=1, description="answer budget")
     scratchpad_max_new_tokens: int = Field(160, ge=1, description="scratchpad answer budget")
-    batch_size: int = Field(8, ge=1, description="generation batch size")
-    dtype: str = Field("auto", description="model dtype: auto, float32 or bfloat16")
-    device: str = Field("auto", description="auto, cpu or cuda")
     progress: bool = Field(True, description="show progress bars")
     run: RagEvalRun = RagEvalRun()
 
@@ -213,7 +228,7 @@ def rag_eval(
             f"unknown --template {config.template!r}: choose one of {', '.join(TEMPLATES)}"
         )
     if embedder is None:
-        embedder = Embedder(config.embedder, config.embed_batch_size, "auto", config.embed_dtype)
+        embedder = config.make_embedder()
 
     timings: dict[str, Any] = {}
     with open_run(config) as run:  # type: ignore[arg-type]
