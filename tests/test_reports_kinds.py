@@ -344,7 +344,7 @@ def _niah_eval(run_dir: Path) -> None:
 def test_eval_report_intervals_in_every_table(tmp_path):
     _niah_eval(tmp_path)
     text = build_eval_report(tmp_path).read_text()
-    assert "brackets are 95% intervals (exact binomial)" in text
+    assert "brackets are 95% intervals: exact binomial where every score is 0 or 100" in text
     assert "| exact_match | 56.2 [41.2, 70.5] |" in text
     # per variant: merged over cells, the interval recomputed from predictions.jsonl
     assert "| single | 24 | 75.0 [53.3, 90.2] |" in text  # 18 of 24

@@ -59,3 +59,12 @@ def test_no_change_and_bad_pairs():
     assert same.p_value == 1.0 and same.delta == 0.0
     with pytest.raises(ValueError):
         paired_test([1.0], [1.0, 2.0])
+
+
+def test_results_are_plain_python_numbers():
+    """They go into JSON artifacts: no numpy scalars."""
+    test = paired_test([0.0, 100.0, 0.0], [100.0, 100.0, 100.0]).to_dict()
+    assert all(type(v) in (int, float, bool, str, dict) for v in test.values())
+    assert type(test["significant"]) is bool and type(test["p_value"]) is float
+    bounds = interval([0.0, 50.0, 100.0]).to_dict()
+    assert all(type(bounds[k]) is float for k in ("low", "high"))

@@ -99,7 +99,7 @@ def paired_test(
     improved = sum(d > 0 for d in diffs)
     worsened = sum(d < 0 for d in diffs)
     discordant = improved + worsened
-    p_value = binomtest(improved, discordant, 0.5).pvalue if discordant else 1.0
+    p_value = float(binomtest(improved, discordant, 0.5).pvalue) if discordant else 1.0
     binary = is_binary(before, scale) and is_binary(after, scale)
     low, high = _bootstrap(diffs, seed)
     n = len(diffs)
@@ -111,9 +111,9 @@ def paired_test(
         delta_interval=Interval(low, high, "paired bootstrap"),
         improved=improved,
         worsened=worsened,
-        p_value=float(min(1.0, p_value)),
+        p_value=min(1.0, p_value),
         method="exact McNemar" if binary else "exact sign test",
-        significant=p_value < ALPHA,
+        significant=bool(p_value < ALPHA),
     )
 
 

@@ -16,20 +16,8 @@ from typing import Literal
 
 from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task
-from ctxlab.recipes import RunSummary, register
-from ctxlab.recipes.common import (
-    Timer,
-    TrainedConfig,
-    change_line,
-    compare,
-    evaluate_part,
-    load_base,
-    load_policy,
-    make_splits,
-    open_run,
-    train_on_splits,
-    write_splits,
-)
+from ctxlab.recipes import RunSummary, common, register
+from ctxlab.recipes.common import Timer, TrainedConfig
 from ctxlab.reporting.artifacts import Comparison
 
 
@@ -54,13 +42,13 @@ def evaluate_only(config: FinetuneConfig) -> RunSummary:
 
     task = make_task(config)
     weights = find_weights(config.load_checkpoint) if config.load_checkpoint else None
-    with open_run(config) as run:
-        base = load_base(config)
+    with common.open_run(config) as run:
+        base = common.load_base(config)
         name = f"{config.model.name} + {config.load_checkpoint}" if weights else base.name
-        loaded = load_policy(base, weights, name)
-        data = make_splits(config.splits, task, loaded, ("test",))
-        write_splits(run, data)
-        result = evaluate_part(config, task, data["test"], loaded, run, "eval")
+        loaded = common.load_policy(base, weights, name)
+        data = common.make_splits(config.splits, task, loaded, ("test",))
+        common.write_splits(run, data)
+        result = common.evaluate_part(config, task, data["test"], loaded, run, "eval")
     main = task.metrics[0]
     r = result.results
     low, high = r["intervals"][main]["low"], r["intervals"][main]["high"]
@@ -80,26 +68,26 @@ def run(config: FinetuneConfig) -> RunSummary:
         return evaluate_only(config)
     task = make_task(config)
     timer = Timer()
-    with open_run(config) as run:
+    with common.open_run(config) as run:
         with timer("data_s"):
-            base = load_base(config)
-            data = make_splits(config.splits, task, base)
-            write_splits(run, data)
+            base = common.load_base(config)
+            data = common.make_splits(config.splits, task, base)
+            common.write_splits(run, data)
         with timer("baseline_s"):
-            baseline = evaluate_part(config, task, data["test"], base, run, "baseline")
+            baseline = common.evaluate_part(config, task, data["test"], base, run, "baseline")
         with timer("train_s"):
-            trained = train_on_splits(config, task, data, run.path / "train")
+            trained = common.train_on_splits(config, task, data, run.path / "train")
         run.log(f"trained: {trained.summary}")
         with timer("tuned_s"):
             t = config.training
             name = f"{config.model.name} + {t.peft} ({t.method})"
-            tuned_model = load_policy(base, run.path / "train" / "final", name)
-            tuned = evaluate_part(config, task, data["test"], tuned_model, run, "tuned")
+            tuned_model = common.load_policy(base, run.path / "train" / "final", name)
+            tuned = common.evaluate_part(config, task, data["test"], tuned_model, run, "tuned")
         comparison = Comparison(
             task=task.name,
             model=config.model.name,
             metric=task.metrics[0],
-            **compare(task, baseline, tuned),
+            **common.compare(task, baseline, tuned),
             num_test=len(data["test"]),
             num_train=len(data["train"]),
             timing=timer,
@@ -109,6 +97,6 @@ def run(config: FinetuneConfig) -> RunSummary:
 
         build_report(run.path)
         artifact = comparison.model_dump(mode="json")
-        headline = change_line(task.metrics[0], artifact, "baseline", "tuned")
+        headline = common.change_line(task.metrics[0], artifact, "baseline", "tuned")
         run.log(headline)
     return RunSummary("finetune", run.path, headline, artifact)

@@ -26,21 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task, paired_tests
 from ctxlab.io import write_jsonl
-from ctxlab.recipes import RunSummary, register
-from ctxlab.recipes.common import (
-    Timer,
-    TrainedConfig,
-    change_line,
-    compare,
-    evaluate_part,
-    load_base,
-    load_policy,
-    make_splits,
-    open_run,
-    say,
-    train_on_splits,
-    write_splits,
-)
+from ctxlab.recipes import RunSummary, common, register
+from ctxlab.recipes.common import Timer, TrainedConfig
 from ctxlab.reporting.artifacts import OakSummary
 from ctxlab.tasks.base import Example, Task, get_task_class
 from ctxlab.training.dpo import DPOSettings
@@ -275,21 +262,21 @@ def run(config: OakRecipeConfig) -> RunSummary:
     timer = Timer()
     rows: list[dict] = []
     evals = []
-    with open_run(config) as run:
+    with common.open_run(config) as run:
 
         def log(message: str) -> None:
-            say(run, message, "oak")
+            common.say(run, message, "oak")
 
         with timer("data_s"):
-            base = load_base(config)
-            data = make_splits(config.splits, task, base, test_task=held_out)
-            write_splits(run, data)
+            base = common.load_base(config)
+            data = common.make_splits(config.splits, task, base, test_task=held_out)
+            common.write_splits(run, data)
         adapter: Path | None = sft_from
         if sft_from is not None:
             log(f"SFT: starting from the adapter in {adapter}")
         elif oak.sft:
             with timer("sft_s"):
-                result = train_on_splits(config, task, data, run.path / "sft")
+                result = common.train_on_splits(config, task, data, run.path / "sft")
             adapter = result.final_dir
             log(f"SFT on gold proofs: {result.summary['steps']} steps, {timer['sft_s']:.0f} s")
         policy = base
@@ -307,12 +294,16 @@ def run(config: OakRecipeConfig) -> RunSummary:
                     config, task, problems, policy, adapter, part, round_, log
                 )
                 row.update(fields)
-            policy = load_policy(base, adapter, f"{config.model.name} ({stage})")
-            result = evaluate_part(config, held_out, data["test"], policy, run, f"{part.name}/eval")
+            policy = common.load_policy(base, adapter, f"{config.model.name} ({stage})")
+            result = common.evaluate_part(
+                config, held_out, data["test"], policy, run, f"{part.name}/eval"
+            )
             evals.append(result)
             row.update(_round_scores(held_out, evals))
             if transfer:
-                moved = evaluate_part(config, other, transfer, policy, run, f"{part.name}/transfer")
+                moved = common.evaluate_part(
+                    config, other, transfer, policy, run, f"{part.name}/transfer"
+                )
                 row["transfer"] = {"task": other.name, **moved.results["metrics"]}
             if round_ == oak.iterations:
                 row["rejected"] = rejected(
@@ -328,7 +319,7 @@ def run(config: OakRecipeConfig) -> RunSummary:
             metric="step_validity" if "step_validity" in task.metrics else task.metrics[0],
             oak=oak.model_dump(mode="json"),
             iterations=rows,
-            **compare(held_out, evals[0], evals[-1]),
+            **common.compare(held_out, evals[0], evals[-1]),
             num_train=len(data["train"]),
             num_test=len(data["test"]),
             timing=timer,
@@ -338,7 +329,7 @@ def run(config: OakRecipeConfig) -> RunSummary:
 
         build_report(run.path)
         artifact = summary.model_dump(mode="json")
-    headline = change_line(artifact["metric"], artifact, "iteration 0", "last")
+    headline = common.change_line(artifact["metric"], artifact, "iteration 0", "last")
     return RunSummary("oak", run.path, headline, artifact)
 
 

@@ -95,26 +95,21 @@ class OakSummary(Comparison):
     iterations: list[OakRound]
 
 
-class RagResults(_Artifact):
+class RagResults(_Artifact, Scores):
     kind: Literal["rag"] = "rag"
     task: Literal["rag"] = "rag"
-    metrics: dict[str, float]
-    intervals: dict[str, Interval] = {}
     top_k: list[int]
     num_questions: int
     pool_size: int
     answer_accuracy: list[dict[str, Any]] = []
 
 
-class VerifyResults(_Artifact):
+class VerifyResults(_Artifact, Scores):
     kind: Literal["verify"] = "verify"
     task: str
     data: str
     num_checked: int
-    metrics: dict[str, float]
-    intervals: dict[str, Interval] = {}
     breakdown_keys: list[str] = []
-    breakdown: list[dict[str, Any]] = []
 
 
 Artifact = EvalResults | Comparison | OakSummary | RagResults | VerifyResults

@@ -76,10 +76,12 @@ def _slug(name: str) -> str:
 
 
 def _interval_note(results: EvalResults) -> str:
-    methods = sorted({i.method for i in results.intervals.values()})
-    if not methods:
+    if not results.intervals:
         return "Scores are percent."
-    return f"Scores are percent; brackets are 95% intervals ({', '.join(methods)})."
+    return (
+        "Scores are percent; brackets are 95% intervals: exact binomial where every score is "
+        "0 or 100, else a seeded bootstrap over the examples."
+    )
 
 
 def _variant_section(run_dir: Path, results: EvalResults, metrics: list[str], main: str):
