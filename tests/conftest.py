@@ -88,3 +88,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "builtin" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def folio_dir(shared_data) -> Path:
+    """FOLIO v0.0 (folio-train.jsonl, folio-validation.jsonl) from the shared data folder."""
+    path = shared_data / "folio"
+    if not (path / "folio-validation.jsonl").is_file():
+        pytest.skip(f"{path} has no folio-validation.jsonl (shared FOLIO data)")
+    return path

@@ -3,7 +3,6 @@ report, and refusals of bad input."""
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
@@ -15,7 +14,6 @@ from ctxlab.tasks.base import get_task_class
 from ctxlab.training.dpo import DPOSettings, dpo_train, pair_records
 from ctxlab.training.pairs import Candidate, Pair, build_pairs, step_pairs, trace_score
 
-FOLIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "folio" / "folio-validation.jsonl"
 PROMPTS = ["Name a color.", "Tell me one fact about cats."]
 
 
@@ -282,8 +280,7 @@ def test_report_from_run_files(tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not FOLIO.is_file(), reason="shared FOLIO data not present")
-def test_logic_oak_loop_end_to_end(tmp_path):
+def test_logic_oak_loop_end_to_end(tmp_path, folio_dir):
     """The whole OaK loop at toy size: SFT, one sampled-verified-paired DPO round, held-out and
     FOLIO transfer evaluation each round, oak.json and the report."""
     from ctxlab.recipes import preset_config, run_config
@@ -304,7 +301,7 @@ def test_logic_oak_loop_end_to_end(tmp_path):
         "oak.step_pairs_per_problem=2",
         "oak.test_task={hops: [1]}",
         "oak.eval_task=folio",
-        f"oak.transfer.data={FOLIO}",
+        f"oak.transfer.data={folio_dir / 'folio-validation.jsonl'}",
         "oak.transfer.num_samples=2",
         "oak.dpo.max_steps=1",
         "oak.dpo.measure_pair_loss=false",

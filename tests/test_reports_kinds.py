@@ -559,3 +559,30 @@ def test_curves_of_legacy_runs(tmp_path):
     assert "| zero-shot | 50.0 | — | — | 100.0 |" in (out / "curves.md").read_text()
     with pytest.raises(CtxlabError, match="holds no results.json"):
         build_curves([("x", tmp_path / "nowhere")], out)
+
+
+def test_curves_test_each_condition_against_the_first(tmp_path):
+    """Two conditions on the same 12 questions: 8 gained, 1 lost -> exact McNemar p = 20/512."""
+
+    def records(hits: list[int]) -> list[dict]:
+        return [
+            {
+                "id": f"q{i}",
+                "scores": {"best_subspan_em": 100.0 * h},
+                "meta": {"num_docs": 10, "gold_position": i % 2 * 9},
+            }
+            for i, h in enumerate(hits)
+        ]
+
+    before = [0] * 8 + [1] + [1, 0, 0]
+    after = [1] * 8 + [0] + [1, 0, 0]
+    rows = [_doc_row(10, 0, 6, score=50.0), _doc_row(10, 9, 6, score=50.0)]
+    zs = _curve_run(tmp_path / "zs", rows, 16.7, records=records(before))
+    sft = _curve_run(tmp_path / "sft", rows, 75.0, records=records(after))
+    other = _curve_run(tmp_path / "other", rows, 50.0)  # no predictions: nothing to pair
+    build_curves([("zero-shot", zs), ("SFT", sft), ("other", other)], tmp_path / "out")
+    md = (tmp_path / "out" / "curves.md").read_text()
+    assert "## Paired against zero-shot (best_subspan_em)" in md
+    p = 2 * (1 + 9) / 2**9  # two-sided: P(X <= 1) twice, X ~ Bin(9, 1/2)
+    assert "| SFT | 12 | +58.3 [" in md and f"| {p:.3g} | significant (exact McNemar) |" in md
+    assert "| other | 0 | — | — | no example in common: not paired |" in md

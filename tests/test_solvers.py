@@ -15,10 +15,6 @@ from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task
 from ctxlab.solvers.fol import FolParseError, fol_label, parse_formula
 
-FOLIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "folio"
-VALIDATION = FOLIO / "folio-validation.jsonl"
-needs_folio = pytest.mark.skipif(not VALIDATION.is_file(), reason="shared FOLIO data not present")
-
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
@@ -90,14 +86,13 @@ def test_parse_error_verdict_does_not_raise():
     assert "'P(a))'" in verdict.error and "position 4" in verdict.error
 
 
-@needs_folio
-def test_folio_loading_normalizes_labels():
+def test_folio_loading_normalizes_labels(folio_dir):
     task = make_task(build_config(task="folio"))
-    examples = task.read_data(str(VALIDATION))
+    examples = task.read_data(str(folio_dir / "folio-validation.jsonl"))
     assert len(examples) == 204
     assert {e.answers[0] for e in examples} == {"TRUE", "FALSE", "UNKNOWN"}
     train = make_task(build_config(task="folio", split="test", seed=0))
-    held_out = train.read_data(str(FOLIO / "folio-train.jsonl"))
+    held_out = train.read_data(str(folio_dir / "folio-train.jsonl"))
     assert len(held_out) == 100 and "UNKNOWN" in {e.answers[0] for e in held_out}
     first = examples[0]
     assert first.meta["premises_fol"][0] == "∀x (TalentShows(x) → Engaged(x))"
@@ -107,11 +102,18 @@ def test_folio_loading_normalizes_labels():
     assert task.score("Conclusion: TRUE", first) == {"accuracy": 0.0}
 
 
-@needs_folio
-def test_verify_folio_validation_agrees_with_gold(tmp_path: Path):
+def test_verify_folio_validation_agrees_with_gold(folio_dir, tmp_path: Path):
     runs = tmp_path / "runs"
     code, out, _ = run_cli(
-        ["verify", "--task", "folio", "--data", str(VALIDATION), "--runs-dir", str(runs)]
+        [
+            "verify",
+            "--task",
+            "folio",
+            "--data",
+            str(folio_dir / "folio-validation.jsonl"),
+            "--runs-dir",
+            str(runs),
+        ]
     )
     assert code == 0
     results = json.loads((runs / "verify" / "latest" / "results.json").read_text())

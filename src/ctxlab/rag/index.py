@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import read_jsonl
 from ctxlab.rag.embedder import Embedder
 
 FORMAT = 1
@@ -186,15 +187,12 @@ class RagIndex:
             )
         try:
             info = json.loads((path / INFO).read_text(encoding="utf-8"))
-            chunks = []
-            with open(path / CHUNKS, encoding="utf-8") as f:
-                for line in f:
-                    record = json.loads(line)
-                    chunks.append(
-                        Chunk(record["text"], record["title"], record["source"], record["meta"])
-                    )
+            chunks = [
+                Chunk(record["text"], record["title"], record["source"], record["meta"])
+                for record in read_jsonl(path / CHUNKS, "chunks")
+            ]
             index = faiss.read_index(str(path / VECTORS))
-        except (OSError, ValueError, KeyError, RuntimeError) as err:
+        except (OSError, ValueError, KeyError, RuntimeError, CtxlabError) as err:
             raise CtxlabError(f"index {path} is damaged ({err}): rebuild it") from None
         if info.get("format") != FORMAT or index.ntotal != len(chunks) or index.d != info["dim"]:
             raise CtxlabError(f"index {path} is inconsistent or of another version: rebuild it")

@@ -20,11 +20,14 @@ from ctxlab.reporting.plots import Line, plot_lines
 from ctxlab.reporting.tables import (
     Bounds,
     bounds,
+    change,
     markdown_table,
     merge_rows,
+    p_value,
     prediction_records,
     score,
 )
+from ctxlab.stats import paired_test
 
 AXES = {"gold_position": "position of the gold document (1 = first)", "num_docs": "documents"}
 
@@ -127,6 +130,29 @@ def table(data: dict[str, Any]) -> list[str]:
     return markdown_table(header, body)
 
 
+def paired_against_first(runs: list[tuple[str, Path]], metric: str) -> list[str]:
+    """Each condition against the first on the examples both scored (matched by id): the change
+    with its interval, and the exact paired test, so a gap between two curves is tested."""
+    first_label, first_path = runs[0]
+    base = {r["id"]: r for r in prediction_records(find_results(first_path))}
+    body = []
+    for label, path in runs[1:]:
+        mine = prediction_records(find_results(path))
+        shared = [(base[r["id"]], r) for r in mine if r["id"] in base]
+        if not shared:
+            body.append([label, 0, "—", "—", "no example in common: not paired"])
+            continue
+        test = paired_test(
+            [b["scores"][metric] for b, _ in shared], [a["scores"][metric] for _, a in shared]
+        )
+        words = "significant" if test.significant else "not significant"
+        body.append([label, test.n, change(test), p_value(test), f"{words} ({test.method})"])
+    if not body:
+        return []
+    header = ["condition", "paired examples", f"change vs {first_label}", "p", "at 0.05"]
+    return [f"## Paired against {first_label} ({metric})", "", *markdown_table(header, body)]
+
+
 def _interval(b: Bounds | list[float] | None) -> dict[str, float] | None:
     return {"low": b[0], "high": b[1]} if b else None
 
@@ -151,5 +177,6 @@ def build_curves(runs: list[tuple[str, Path]], out_dir: str | Path, title: str =
         write_json(out / f"{axis}.json", data)
         md += [f"## {data['metric']} by {AXES[axis]}", "", *table(data), f"![{axis}]({axis}.png)"]
         md += [""]
+    md += paired_against_first(runs, found[0]["metric"])
     md += ["Runs:", ""] + [f"- {label}: `{path}`" for label, path in runs] + [""]
     return write_text(out / "curves.md", "\n".join(md))

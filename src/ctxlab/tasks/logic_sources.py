@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import json_lines
 from ctxlab.solvers.proofs import CONCLUSION_FORMAT, format_step, normalize_label
 from ctxlab.solvers.statements import Fact, Rule, modus_ponens, parse_statement, render_fact
 from ctxlab.tasks.base import Example
@@ -52,16 +53,7 @@ def _read_json_or_jsonl(path: Path, expected: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         pass
-    records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise CtxlabError(
-                    f"{path}:{number} is not valid JSON ({err.msg}): expected {expected}"
-                ) from None
-    return records
+    return [record for _, record in json_lines(path, "data", f": expected {expected}")]
 
 
 def is_examples_file(path: str | Path) -> bool:
