@@ -216,3 +216,15 @@ def test_verify_needs_gold_fol(tmp_path: Path):
         ["verify", "--task", "folio", "--data", str(data), "--runs-dir", str(tmp_path / "r")]
     )
     assert code == 2 and "no gold FOL" in err and not (tmp_path / "r").exists()
+
+
+def test_only_tasks_with_a_solver_verify(tmp_path: Path):
+    from ctxlab.recipes.verify import verifiable_tasks
+    from ctxlab.tasks.base import get_task_class
+
+    assert verifiable_tasks() == ["folio", "prontoqa"]
+    niah = get_task_class("niah")
+    with pytest.raises(CtxlabError, match="has no solver"):
+        niah(niah.config_class()).verify([], None)
+    code, _, err = run_cli(["verify", "--task", "niah", "--data", "x", "--runs-dir", str(tmp_path)])
+    assert code == 2 and "invalid choice: 'niah'" in err and not any(tmp_path.iterdir())

@@ -1,5 +1,5 @@
 """(model, task, examples) -> predictions, scores with 95% intervals, and a breakdown by the
-metadata that matters; and paired tests between two evaluations of the same examples.
+metadata that matters.
 
 The task builds the requests (prompt, stop strings, budget) and scores the completions; this
 module only runs them through the engine and aggregates. Every aggregate carries its interval
@@ -9,8 +9,7 @@ module only runs them through the engine and aggregates. Every aggregate carries
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from ctxlab.io import write_json, write_jsonl
 from ctxlab.models import LoadedModel
 from ctxlab.prompts import count_prompt_tokens
 from ctxlab.reporting.artifacts import EvalResults
-from ctxlab.stats import interval, paired_test
+from ctxlab.stats import breakdown, summarize
 from ctxlab.tasks.base import Example, Task, get_task_class
 
 console = Console(stderr=True)
@@ -57,66 +56,6 @@ def check_window(examples: list[Example], task: Task, loaded: LoadedModel, token
                 f"tokens, beyond {loaded.name}'s window of {loaded.max_length}: "
                 "use shorter contexts or a model with a longer window"
             )
-
-
-def summarize(records: list[dict], metrics: Sequence[str]) -> dict[str, Any]:
-    """Mean of each metric over `records` and its 95% interval."""
-    means, intervals = {}, {}
-    for metric in metrics:
-        values = [r["scores"][metric] for r in records]
-        means[metric] = sum(values) / len(values)
-        intervals[metric] = interval(values).to_dict()
-    return {"metrics": means, "intervals": intervals}
-
-
-def _groups(records: list[dict], keys: Sequence[str]) -> list[tuple[tuple, list[dict]]]:
-    """Records grouped by their meta values of `keys`, in a stable order (None last)."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    for record in records:
-        groups[tuple(record["meta"].get(k) for k in keys)].append(record)
-    order = sorted(groups, key=lambda v: tuple((x is None, str(type(x)), x) for x in v))
-    return [(values, groups[values]) for values in order]
-
-
-def breakdown(records: list[dict], keys: Sequence[str], metrics: Sequence[str]) -> list[dict]:
-    """Per combination of the breakdown keys: the keys, `n`, each metric's mean and
-    `intervals`."""
-    rows = []
-    for values, group in _groups(records, keys):
-        summary = summarize(group, metrics)
-        rows.append(
-            {**dict(zip(keys, values)), "n": len(group), **summary["metrics"]}
-            | {"intervals": summary["intervals"]}
-        )
-    return rows
-
-
-def paired_tests(before: list[dict], after: list[dict], metrics: Sequence[str]) -> dict[str, dict]:
-    """A paired test per metric over the examples both evaluations scored (matched by id)."""
-    after_by_id = {r["id"]: r for r in after}
-    shared = [(r, after_by_id[r["id"]]) for r in before if r["id"] in after_by_id]
-    if not shared:
-        raise CtxlabError("the two evaluations share no example id: no paired test is possible")
-    return {
-        m: paired_test(
-            [b["scores"][m] for b, _ in shared], [a["scores"][m] for _, a in shared]
-        ).to_dict()
-        for m in metrics
-    }
-
-
-def breakdown_tests(
-    before: list[dict], after: list[dict], keys: Sequence[str], metrics: Sequence[str]
-) -> list[dict]:
-    """`paired_tests` within each combination of the breakdown keys."""
-    rows = []
-    for values, group in _groups(before, keys):
-        ids = {r["id"] for r in group}
-        mine = [r for r in after if r["id"] in ids]
-        if mine:
-            tests = paired_tests(group, mine, metrics)
-            rows.append({**dict(zip(keys, values)), "n": len(mine), "tests": tests})
-    return rows
 
 
 def score_outputs(task: Task, examples: list[Example], outputs) -> list[dict]:

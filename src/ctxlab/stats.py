@@ -7,13 +7,21 @@ the same examples. Scores here are per-example values on a 0..`scale` scale (per
 - A paired change is tested with the exact sign test on the per-example differences, which for
   0/1 scores is the exact McNemar test (only discordant pairs count); its interval is a seeded
   bootstrap of the mean difference.
+
+The record-level helpers at the end aggregate prediction records (`{"id", "scores", "meta"}`,
+as evaluation writes them): means with intervals, a breakdown by meta keys, and paired tests
+between two evaluations of the same examples matched by id.
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from ctxlab.errors import CtxlabError
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -124,3 +132,63 @@ def verdict(test: dict) -> str:
         f"{words} at {ALPHA:g} (p = {test['p_value']:.3g}, {test['method']}: "
         f"{test['improved']} examples better, {test['worsened']} worse of {test['n']})"
     )
+
+
+def summarize(records: list[dict], metrics: Sequence[str]) -> dict[str, Any]:
+    """Mean of each metric over `records` and its 95% interval."""
+    means, intervals = {}, {}
+    for metric in metrics:
+        values = [r["scores"][metric] for r in records]
+        means[metric] = sum(values) / len(values)
+        intervals[metric] = interval(values).to_dict()
+    return {"metrics": means, "intervals": intervals}
+
+
+def _groups(records: list[dict], keys: Sequence[str]) -> list[tuple[tuple, list[dict]]]:
+    """Records grouped by their meta values of `keys`, in a stable order (None last)."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for record in records:
+        groups[tuple(record["meta"].get(k) for k in keys)].append(record)
+    order = sorted(groups, key=lambda v: tuple((x is None, str(type(x)), x) for x in v))
+    return [(values, groups[values]) for values in order]
+
+
+def breakdown(records: list[dict], keys: Sequence[str], metrics: Sequence[str]) -> list[dict]:
+    """Per combination of the breakdown keys: the keys, `n`, each metric's mean and
+    `intervals`."""
+    rows = []
+    for values, group in _groups(records, keys):
+        summary = summarize(group, metrics)
+        rows.append(
+            {**dict(zip(keys, values)), "n": len(group), **summary["metrics"]}
+            | {"intervals": summary["intervals"]}
+        )
+    return rows
+
+
+def paired_tests(before: list[dict], after: list[dict], metrics: Sequence[str]) -> dict[str, dict]:
+    """A paired test per metric over the examples both evaluations scored (matched by id)."""
+    after_by_id = {r["id"]: r for r in after}
+    shared = [(r, after_by_id[r["id"]]) for r in before if r["id"] in after_by_id]
+    if not shared:
+        raise CtxlabError("the two evaluations share no example id: no paired test is possible")
+    return {
+        m: paired_test(
+            [b["scores"][m] for b, _ in shared], [a["scores"][m] for _, a in shared]
+        ).to_dict()
+        for m in metrics
+    }
+
+
+def breakdown_tests(
+    before: list[dict], after: list[dict], keys: Sequence[str], metrics: Sequence[str]
+) -> list[dict]:
+    """`paired_tests` within each combination of the breakdown keys."""
+    rows = []
+    for values, group in _groups(before, keys):
+        ids = {r["id"] for r in group}
+        mine = [r for r in after if r["id"] in ids]
+        if mine:
+            tests = paired_tests(group, mine, metrics)
+            rows.append({**dict(zip(keys, values)), "n": len(mine), "tests": tests})
+    return rows

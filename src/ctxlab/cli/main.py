@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         parser = build_parser(argv)
-        args, extra = parser.parse_known_args(argv)
+        try:
+            args, extra = parser.parse_known_args(argv)
+        except SystemExit as done:  # --help, or argparse's own usage error (printed, exit 2)
+            return int(done.code or 0)
         if extra:
             raise CtxlabError(f"unknown argument {' '.join(extra)}: {args.unknown}")
         return args.handler(args)

@@ -9,9 +9,9 @@ from ctxlab.cli.flags import add_config, add_flags, updates
 
 
 def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
-    from ctxlab.recipes.verify import VERIFIABLE, VerifyConfig, VerifyRun
+    from ctxlab.recipes.verify import VerifyConfig, VerifyRun, verifiable_tasks
 
-    parser.add_argument("--task", choices=VERIFIABLE, help="the solver-checked task")
+    parser.add_argument("--task", choices=verifiable_tasks(), help="the solver-checked task")
     keys = task_flags(parser, preset_task(argv, "prontoqa"))
     keys |= add_flags(parser, VerifyConfig, skip=("recipe",))
     keys |= add_flags(parser, VerifyRun, "run.")

@@ -18,9 +18,10 @@ from rich.console import Console
 
 from ctxlab.config import Config
 from ctxlab.errors import CtxlabError
-from ctxlab.evaluation import EvalResult, breakdown_tests, paired_tests, run_eval
+from ctxlab.evaluation import EvalResult, run_eval
 from ctxlab.io import write_jsonl, write_text
 from ctxlab.models import LoadedModel
+from ctxlab.stats import breakdown_tests, paired_tests
 from ctxlab.tasks.base import Example, Task
 from ctxlab.tracking import RunDir
 from ctxlab.training.config import TrainConfig

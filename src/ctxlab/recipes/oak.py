@@ -24,11 +24,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ctxlab.errors import CtxlabError
-from ctxlab.evaluation import make_task, paired_tests
+from ctxlab.evaluation import make_task
 from ctxlab.io import write_jsonl
 from ctxlab.recipes import RunSummary, common, register
 from ctxlab.recipes.common import Timer, TrainedConfig
 from ctxlab.reporting.artifacts import OakSummary
+from ctxlab.stats import paired_tests
 from ctxlab.tasks.base import Example, Task, get_task_class
 from ctxlab.training.dpo import DPOSettings
 from ctxlab.training.pairs import ScoreWeights

@@ -86,6 +86,8 @@ class Task:
     stop: ClassVar[tuple[str, ...]] = ()
     # Whether `step_verdicts` judges the steps of a prediction (solver-checked proofs).
     has_step_verdicts: ClassVar[bool] = False
+    # A solver checks this task's answers (`verify`, `ctxlab verify --task NAME`).
+    verifiable: ClassVar[bool] = False
 
     def __init__(self, config: TaskConfig):
         self.config = config
@@ -156,6 +158,24 @@ class Task:
             f"task {self.name!r} gives no per-step verdicts: step-level pairs need a task "
             "whose predictions are checked step by step (prontoqa)"
         )
+
+    def verify(
+        self,
+        examples: list[Example],
+        predictions: dict[str, str] | None,
+        *,
+        timeout_ms: int = 5000,
+        strict: bool = False,
+        progress: bool = True,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Check the gold answers (or `predictions` by example id) with the task's solver:
+        (results: metrics, intervals and what failed; one verdict a problem). Tasks with
+        `verifiable` implement it."""
+        raise CtxlabError(f"task {self.name!r} has no solver to check its answers with")
+
+    def verify_summary(self, results: dict[str, Any], show: int) -> list[str]:
+        """The lines `ctxlab verify` prints about `verify`'s results (up to `show` failures)."""
+        return [", ".join(f"{k} {v:.2f}" for k, v in results["metrics"].items())]
 
     def explain(self, prediction: str, example: Example) -> list[str]:
         """Why a prediction was judged wrong, for reports; empty when the task gives no reasons

@@ -74,6 +74,7 @@ class FolioTask(Task):
     breakdown_keys = ("label",)
     max_new_tokens = 256
     stop = ("\n\n\n", "\nPremises:")
+    verifiable = True
     config: FolioConfig
 
     def generate(self, tokenizer=None, max_length: int | None = None) -> list[Example]:
@@ -95,3 +96,14 @@ class FolioTask(Task):
 
     def score(self, prediction: str, example: Example) -> dict[str, float]:
         return {"accuracy": 100.0 if parse_label(prediction) == example.answers[0] else 0.0}
+
+    def verify(self, examples, predictions, *, timeout_ms=5000, strict=False, progress=True):
+        """z3 labels from the gold FOL (`solvers.verdicts.verify_labels`; imports z3)."""
+        from ctxlab.solvers.verdicts import verify_labels
+
+        return verify_labels(examples, predictions, progress, timeout_ms, strict)
+
+    def verify_summary(self, results: dict, show: int) -> list[str]:
+        from ctxlab.solvers.verdicts import labels_summary
+
+        return labels_summary(results, show)

@@ -94,6 +94,7 @@ class ProntoQATask(Task):
     max_new_tokens = 256
     stop = ("\n\n\n", "\nPremises:")
     has_step_verdicts = True
+    verifiable = True
     config: ProntoQAConfig
 
     def generate(self, tokenizer=None, max_length: int | None = None) -> list[Example]:
@@ -137,3 +138,14 @@ class ProntoQATask(Task):
     def explain(self, prediction: str, example: Example) -> list[str]:
         """The proof checker's reasons: each invalid step, an unreached query, a wrong label."""
         return check_proof(prediction, example).errors
+
+    def verify(self, examples, predictions, *, timeout_ms=5000, strict=False, progress=True):
+        """Each proof through the proof checker (`solvers.verdicts.verify_proofs`)."""
+        from ctxlab.solvers.verdicts import verify_proofs
+
+        return verify_proofs(examples, predictions, progress)
+
+    def verify_summary(self, results: dict, show: int) -> list[str]:
+        from ctxlab.solvers.verdicts import proofs_summary
+
+        return proofs_summary(results, show)
