@@ -21,6 +21,7 @@ SECTIONS = {
     "dtype": "model.dtype",
     "device": "model.device",
     "trust_remote_code": "model.trust_remote_code",
+    "rope_scaling": "model.rope_scaling",
     "batch_size": "eval.batch_size",
     "max_new_tokens": "eval.max_new_tokens",
     "print_outputs": "eval.print_outputs",
@@ -57,7 +58,8 @@ def generate_data(
 
     config = build_config(preset, sets, updates, **options)
     task = make_task(config)
-    tokenizer, max_length = load_tokenizer(config.model.name, config.model.trust_remote_code)
+    m = config.model
+    tokenizer, max_length = load_tokenizer(m.name, m.trust_remote_code, m.rope_scaling)
     examples = task.generate(tokenizer, max_length)
     if output is not None:
         write_jsonl(output, examples)

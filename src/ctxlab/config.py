@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 
 from ctxlab.errors import CtxlabError
 from ctxlab.models import DEFAULT_MODEL
+from ctxlab.models.rope import parse_rope_scaling
 from ctxlab.tasks.base import TaskConfig, get_task_class
 
 USER_PRESETS = Path("configs")  # a user's own presets, beside their work, win over ours
@@ -39,6 +40,18 @@ class ModelConfig(Section):
     dtype: str = Field("auto", description="auto (bf16 where native, else fp32), float32, bfloat16")
     device: str = Field("auto", description="auto, cpu or cuda")
     trust_remote_code: bool = Field(False, description="run a hub model's own code (off)")
+    rope_scaling: str | None = Field(
+        None,
+        description="linear, dynamic or yarn[:FACTOR] (factor 2 by default): stretch a RoPE "
+        "model's window past the one it was trained on",
+    )
+
+    @field_validator("rope_scaling")
+    @classmethod
+    def _known_scaling(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rope_scaling(value)
+        return value
 
 
 class EvalConfig(Section):

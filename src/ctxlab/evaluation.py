@@ -109,6 +109,7 @@ def run_eval(
         breakdown_keys=list(task.breakdown_keys),
         breakdown=breakdown(records, task.breakdown_keys, task.metrics),
         examples=records[:20],
+        rope_scaling=loaded.rope_scaling,
     ).model_dump(mode="json")
     prompt_tokens = sum(r["prompt_tokens"] for r in records)
     summary = {
@@ -124,6 +125,7 @@ def run_eval(
             "dtype": str(loaded.dtype).removeprefix("torch."),
             "device": str(loaded.model.device),
             "max_length": loaded.max_length,
+            "rope_scaling": loaded.rope_scaling,
         },
         "batch_size": config.eval.batch_size,
         "max_new_tokens": tokens,

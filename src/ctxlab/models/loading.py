@@ -7,6 +7,7 @@ directory (root: `$CTXLAB_CACHE`, default `~/.cache/ctxlab`); later loads take s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from ctxlab.models.builtin import (
     builtin_cache_dir,
     builtin_gguf_path,
 )
+from ctxlab.models.rope import apply_rope_scaling, parse_rope_scaling
 
 
 @dataclass
@@ -36,6 +38,7 @@ class LoadedModel:
     dtype: torch.dtype
     max_length: int
     load_s: float
+    rope_scaling: str | None = None  # e.g. "yarn x2": the window is stretched past training
 
 
 def _load_gguf(path: Path) -> tuple[PreTrainedModel, object]:
@@ -120,21 +123,84 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
-def _source_dir(spec: str, trust_remote_code: bool) -> tuple[Path | str, str | None]:
-    """Map a model spec to (directory or hub id, gguf file name or None)."""
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
+def check_model_dir(path: Path, trust_remote_code: bool, weights: bool = True) -> None:
+    """Refuse, naming the file, a model directory transformers would fail on with a traceback:
+    no or unreadable config.json, an architecture transformers does not know, no tokenizer
+    files, missing, corrupt or truncated safetensors weights."""
+    from transformers import CONFIG_MAPPING
+
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise CtxlabError(
+            f"{path} is a directory without config.json: pass a Hugging Face "
+            "model directory (save_pretrained output) or `ctxlab export` output"
+        )
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except (ValueError, AttributeError):
+        raise CtxlabError(f"{config_file} is not a JSON object: re-save the model") from None
+    if model_type not in CONFIG_MAPPING and not trust_remote_code:
+        raise CtxlabError(
+            f"{config_file} names the architecture {model_type!r}, which this transformers "
+            "does not know: upgrade transformers, or pass --trust-remote-code for a model "
+            "that ships its own code"
+        )
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise CtxlabError(
+            f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): save the tokenizer "
+            "beside the model (tokenizer.save_pretrained, as `ctxlab export` does)"
+        )
+    if weights:
+        _check_safetensors(path)
+
+
+def _check_safetensors(path: Path) -> None:
+    from safetensors import SafetensorError, safe_open
+
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise CtxlabError(
+            f"{path} holds no *.safetensors weights: ctxlab loads safetensors only (no pickles); "
+            "re-save the model with save_pretrained(safe_serialization=True)"
+        )
+    for file in files:
+        try:
+            with safe_open(str(file), "pt") as weights:
+                weights.keys()
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CtxlabError(
+                f"{file} is not a readable safetensors file, corrupt or truncated ({err}): "
+                "re-save or re-export the model"
+            ) from None
+
+
+def _check_gguf(path: Path) -> None:
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise CtxlabError(
+                f"{path} is not a GGUF file (it does not start with the GGUF magic bytes): pass "
+                "a real .gguf model, or a Hugging Face model directory"
+            )
+
+
+def _source_dir(
+    spec: str, trust_remote_code: bool, weights: bool = True
+) -> tuple[Path | str, str | None]:
+    """Map a model spec to (directory or hub id, gguf file name or None), after checking that a
+    local file or directory is what it claims to be."""
     if spec in BUILTIN_MODELS:
         return convert_builtin(spec), None
     path = Path(spec).expanduser()
     if spec.endswith(".gguf"):
         if not path.is_file():
             raise CtxlabError(f"model file {spec} does not exist: pass an existing .gguf file")
+        _check_gguf(path)
         return path.parent, path.name
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise CtxlabError(
-                f"{spec} is a directory without config.json: pass a Hugging Face "
-                "model directory (save_pretrained output) or `ctxlab export` output"
-            )
+        check_model_dir(path, trust_remote_code, weights)
         return path, None
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise CtxlabError(
@@ -149,20 +215,29 @@ def load_model(
     dtype: str = "auto",
     device: str = "auto",
     trust_remote_code: bool = False,
+    rope_scaling: str | None = None,
 ) -> LoadedModel:
-    """Load a causal LM and its tokenizer for left-padded batched generation."""
+    """Load a causal LM and its tokenizer for left-padded batched generation; `rope_scaling`
+    (`yarn:2`, ...) stretches a RoPE model's window (`ctxlab.models.rope`)."""
     start = time.perf_counter()
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     source, gguf_file = _source_dir(spec, trust_remote_code)
+    window = None
     try:
         if gguf_file:
+            if rope_scaling:
+                raise CtxlabError("--rope-scaling needs a model directory, not a .gguf file")
             model, tokenizer = _load_gguf(Path(source) / gguf_file)
             model = model.to(torch_dtype)
         else:
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+            config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+            if rope_scaling:
+                window = apply_rope_scaling(config, parse_rope_scaling(rope_scaling), spec)
             model = AutoModelForCausalLM.from_pretrained(
                 source,
+                config=config,
                 dtype=torch_dtype,
                 trust_remote_code=trust_remote_code,
                 use_safetensors=None if isinstance(source, str) else True,
@@ -181,7 +256,7 @@ def load_model(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
-    max_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+    max_length = window or int(getattr(model.config, "max_position_embeddings", 0) or 2048)
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -189,14 +264,16 @@ def load_model(
         dtype=torch_dtype,
         max_length=max_length,
         load_s=time.perf_counter() - start,
+        rope_scaling=parse_rope_scaling(rope_scaling).label if rope_scaling else None,
     )
 
 
 def load_tokenizer(
-    spec: str = DEFAULT_MODEL, trust_remote_code: bool = False
+    spec: str = DEFAULT_MODEL, trust_remote_code: bool = False, rope_scaling: str | None = None
 ) -> tuple[object, int]:
-    """Only the tokenizer and the context window: what data generation needs to count tokens."""
-    source, gguf_file = _source_dir(spec, trust_remote_code)
+    """Only the tokenizer and the context window (scaled by `rope_scaling`): what data
+    generation needs to count tokens."""
+    source, gguf_file = _source_dir(spec, trust_remote_code, weights=False)
     try:
         if gguf_file:
             tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
@@ -209,4 +286,6 @@ def load_tokenizer(
             f"could not load the tokenizer of {spec!r}: {err}. Offline, pass a "
             f"local model directory or .gguf file, or {DEFAULT_MODEL}"
         ) from None
+    if rope_scaling:
+        return tokenizer, apply_rope_scaling(config, parse_rope_scaling(rope_scaling), spec)
     return tokenizer, int(getattr(config, "max_position_embeddings", 0) or 2048)

@@ -82,7 +82,7 @@ def load_base(config: Config) -> LoadedModel:
     from ctxlab.models import load_model
 
     m = config.model
-    return load_model(m.name, m.dtype, m.device, m.trust_remote_code)
+    return load_model(m.name, m.dtype, m.device, m.trust_remote_code, m.rope_scaling)
 
 
 def load_policy(base: LoadedModel, weights: Path | None, name: str) -> LoadedModel:
@@ -94,7 +94,7 @@ def load_policy(base: LoadedModel, weights: Path | None, name: str) -> LoadedMod
 
     model, tokenizer = merged_model(weights)
     model = model.to(base.dtype).eval()
-    return LoadedModel(model, tokenizer, name, base.dtype, base.max_length, 0.0)
+    return LoadedModel(model, tokenizer, name, base.dtype, base.max_length, 0.0, base.rope_scaling)
 
 
 def split_task(task: Task, split: str, num_samples: int, seed: int) -> Task:

@@ -51,6 +51,7 @@ class EvalResults(_Artifact, Scores):
     task: str
     model: str
     num_evaluated: int
+    rope_scaling: str | None = None  # "yarn x2": evaluated past the trained window
     breakdown_keys: list[str] = []
     examples: list[dict[str, Any]] = []
 

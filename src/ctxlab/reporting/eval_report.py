@@ -162,6 +162,9 @@ def build_eval_report(run_dir: str | Path) -> Path:
 
     md = [f"# {results.task} — {results.model}", ""]
     md += [f"Evaluated **{results.num_evaluated}** examples. {_interval_note(results)}", ""]
+    if results.rope_scaling:
+        window = (summary.get("model") or {}).get("max_length", "?")
+        md += [f"RoPE scaling: **{results.rope_scaling}** (window {window} tokens).", ""]
     md += ["## Metrics", ""] + markdown_table(
         ["metric", "score"],
         [[m, score(v, results.intervals.get(m))] for m, v in results.metrics.items()],
