@@ -304,3 +304,35 @@ def test_a_task_name_is_registered_once():
     ):
         register(Impostor)
     assert get_task_class("niah").__name__ == "NiahTask"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["--task", "kv", "--num-keys", "10,20", "--gold-positions", "0,9"],
+            {"num_keys": [10, 20]},
+        ),
+        (
+            ["--task", "multidoc", "--num-docs", "5,10", "--gold-positions", "0,4"],
+            {"num_docs": [5, 10]},
+        ),
+        (["--task", "prontoqa", "--hops", "1-3"], {"hops": [1, 2, 3]}),
+        (["--lengths", "512,1024", "--depths", "0,50"], {"lengths": [512, 1024]}),
+    ],
+)
+def test_comma_list_flags_reach_the_task_config(argv, expected):
+    """Flags come in as strings: every task's list fields must take them as the CLI gives them."""
+    import argparse
+
+    from ctxlab.cli.common import preset_task, task_flags
+    from ctxlab.cli.flags import updates
+    from ctxlab.recipes import preset_config
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--task")
+    keys = task_flags(parser, preset_task(argv))
+    args = parser.parse_args(argv)
+    given = updates(args, keys) | ({"task.name": args.task} if args.task else {})
+    task = preset_config(None, (), "eval", given).task
+    assert {k: getattr(task, k) for k in expected} == expected

@@ -117,13 +117,16 @@ def partition(
 
 
 def int_list(value: Any) -> Any:
-    """`3`, `"0,4,9"` or a list -> a list of ints (for pydantic `mode="before"` validators)."""
+    """`3`, `"0,4,9"`, `["0", "4"]` (comma lists from the command line) or a list of ints -> a
+    list of ints (for pydantic `mode="before"` validators)."""
     if isinstance(value, int):
         return [value]
     if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list):
         try:
-            return [int(v) for v in value.split(",") if v.strip()]
-        except ValueError:
+            return [int(v) for v in value if not isinstance(v, str) or v.strip()]
+        except (TypeError, ValueError):
             raise ValueError(f"expected comma-separated integers, got {value!r}") from None
     return value
 
