@@ -114,3 +114,19 @@ def test_rope_scaling_is_recorded_and_refused_where_it_cannot_apply(tmp_path, ti
         from ctxlab.models.rope import apply_rope_scaling, parse_rope_scaling
 
         apply_rope_scaling(AutoConfig.from_pretrained(gpt2), parse_rope_scaling("yarn"), "gpt2")
+
+
+@pytest.mark.integration
+def test_kv_140_keys_past_the_window_with_yarn(tmp_path):
+    """The lost-in-the-middle 140-key setting (~10K prompt tokens) on the built-in model (8,192
+    trained): refused as it stands, evaluated with `--rope-scaling yarn:2`."""
+    argv = ["eval", "--task", "kv", "--num-keys", "140", "--gold-positions", "0"]
+    argv += ["--num-samples", "1", "--no-progress"]
+    code, _, err = run_cli([*argv, "--runs-dir", str(tmp_path / "plain")])
+    assert code == 2 and "beyond smollm2-135m's window of 8192" in err
+    code, _, err = run_cli([*argv, "--rope-scaling", "yarn:2", "--runs-dir", str(tmp_path / "r")])
+    assert code == 0, err
+    results = json.loads((tmp_path / "r" / "eval" / "latest" / "results.json").read_text())
+    predictions = (tmp_path / "r" / "eval" / "latest" / "predictions.jsonl").read_text()
+    assert results["rope_scaling"] == "yarn x2" and results["num_evaluated"] == 1
+    assert 9500 < json.loads(predictions)["prompt_tokens"] < 16384
