@@ -6,6 +6,7 @@ without editing this one (a task that needs a data file gets its settings in `SE
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import textwrap
@@ -39,7 +40,9 @@ SETTINGS = {
     "multidoc": {"source": "oracle", "num_docs": [3], "gold_positions": "0,2"},
     "prontoqa": {"hops": [1, 3]},
     "folio": {"source": "folio_validation"},
+    "ruler": {"source": "ruler_prepared"},
 }
+FILE_FIXTURES = ("oracle", "folio_validation", "ruler_prepared")
 
 
 @pytest.fixture(scope="session")
@@ -50,10 +53,28 @@ def folio_validation(shared_data) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def ruler_prepared(tmp_path_factory) -> Path:
+    """Two lines as RULER's prepare.py writes them: a needle and a QA question."""
+    needle = (
+        "A special magic number is hidden within the following text.\nOne of the special magic "
+        "numbers for red-cup is: 7654321.\nWhat is the special magic number for red-cup "
+        "mentioned in the provided text?"
+    )
+    qa = "Answer the question based on the given documents.\n\nDocument 1:\nIt is Oslo.\n\nQ?"
+    rows = [
+        {"index": 0, "input": needle, "outputs": ["7654321"], "length": 40, "answer_prefix": ""},
+        {"index": 1, "input": qa, "outputs": ["Oslo", "Norway"], "length": 30},
+    ]
+    path = tmp_path_factory.mktemp("ruler") / "validation.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 def make(name: str, request, **extra) -> Task:
     """Task `name` with its small settings (fixture names resolved) and 2 samples."""
     settings = {"num_samples": 2, **SETTINGS.get(name, {}), **extra}
-    if settings.get("source") in ("oracle", "folio_validation"):
+    if settings.get("source") in FILE_FIXTURES:
         settings["source"] = str(request.getfixturevalue(settings["source"]))
     cls = get_task_class(name)
     return cls(cls.config_class(name=name, **settings))

@@ -75,8 +75,10 @@ def _fol_of(example: Any) -> tuple[list[str], str]:
     premises, conclusion = example.meta.get("premises_fol"), example.meta.get("conclusion_fol")
     if not premises or not conclusion:
         raise CtxlabError(
-            f"example {example.id} has no gold FOL: verify needs premises-FOL and conclusion-FOL "
-            "on every record (FOLIO validation has both; FOLIO v0.0 train has no conclusion-FOL)"
+            f"example {example.id} has no gold FOL: verify needs the FOL translations "
+            "(premises-FOL and conclusion-FOL) on every record, which Logic-LM's FOLIO lacks "
+            "(and FOLIO v0.0 train's conclusion-FOL): verify a FOLIO jsonl that has them "
+            "(FOLIO validation), or score the labels with `ctxlab eval --task folio`"
         )
     return list(premises), str(conclusion)
 

@@ -1,10 +1,12 @@
 """FOLIO: real first-order-logic problems (natural-language premises and a conclusion), scored
 by label accuracy.
 
-Examples come from a FOLIO jsonl file (`--data` or `--source`), in the SOKRATES prompt shared
-with `prontoqa` so a model trained on PrOntoQA proofs can be evaluated here unchanged (transfer).
-A prediction's label is its `Conclusion:` line (or its last TRUE/FALSE/UNKNOWN word); FOLIO's
-`Uncertain`/`Unknown` are UNKNOWN. Each example keeps the gold FOL in `meta` for `ctxlab verify`.
+Examples come from a FOLIO jsonl file or Logic-LM's FOLIO JSON (`--data` or `--source`), in the
+SOKRATES prompt shared with `prontoqa` so a model trained on PrOntoQA proofs can be evaluated here
+unchanged (transfer). A prediction's label is its `Conclusion:` line (or its last
+TRUE/FALSE/UNKNOWN word); FOLIO's `Uncertain`/`Unknown` are UNKNOWN. Each example keeps the gold
+FOL in `meta` for `ctxlab verify`; it is None where the file has none (Logic-LM's FOLIO, FOLIO
+v0.0 train's conclusions), which label accuracy does not need and verify refuses.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from ctxlab.tasks.logic_sources import is_examples_file, read_folio, split_indic
 
 
 class FolioConfig(TaskConfig):
-    """`source` is a FOLIO jsonl; all its records (or `num_samples` if set) of `split`."""
+    """`source` is a FOLIO jsonl or Logic-LM FOLIO JSON; all its records (or `num_samples` if
+    set) of `split`."""
 
     name: Literal["folio"] = Field("folio", description=NAME_HELP)
     source: str | None = Field(
-        None, description="a FOLIO jsonl (e.g. folio-validation.jsonl) to read problems from"
+        None,
+        description="a FOLIO jsonl (e.g. folio-validation.jsonl) or a Logic-LM FOLIO JSON "
+        "to read problems from",
     )
     split: Literal["all", "train", "test"] = Field(
         "all", description="seeded 90/10 share of the --source file"
@@ -80,13 +85,13 @@ class FolioTask(Task):
     def generate(self, tokenizer=None, max_length: int | None = None) -> list[Example]:
         if not self.config.source:
             raise CtxlabError(
-                "the folio task needs a FOLIO jsonl: pass --data FILE or --source FILE "
-                "(e.g. folio-validation.jsonl)"
+                "the folio task needs a FOLIO jsonl or a Logic-LM FOLIO JSON: pass --data FILE "
+                "or --source FILE (e.g. folio-validation.jsonl)"
             )
         return folio_examples(self.config.source, self.config, self.name)
 
     def read_data(self, path: str) -> list[Example]:
-        """An examples jsonl, or a raw FOLIO jsonl converted on the fly."""
+        """An examples jsonl, or a raw FOLIO jsonl / Logic-LM FOLIO file converted on the fly."""
         if is_examples_file(path):
             return self.own_examples(path, read_jsonl(path))
         return folio_examples(path, self.config, self.name)

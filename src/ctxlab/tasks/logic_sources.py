@@ -1,11 +1,14 @@
-"""Loaders for real logic data: PrOntoQA JSON, LoGiPT conversations and FOLIO jsonl.
+"""Loaders for real logic data: PrOntoQA JSON, LoGiPT conversations, FOLIO jsonl, and Logic-LM's
+ProntoQA and FOLIO files.
 
-All three become `Example`s in the logic prompt format. PrOntoQA and LoGiPT proofs are turned
-into optionized proofs by replaying their chains of derived facts with modus ponens against the
-numbered premises, so every loaded example's `target` passes the proof checker (records whose
-chains use forms the checker does not read are skipped, and counted). FOLIO labels are
-normalized (`Unknown` in train, `Uncertain` in validation -> UNKNOWN). Sets without a test split
-get a seeded 90/10 split.
+All become `Example`s in the logic prompt format. PrOntoQA, LoGiPT and Logic-LM ProntoQA proofs
+are turned into optionized proofs by replaying their chains of derived facts with modus ponens
+against the numbered premises, so every loaded example's `target` passes the proof checker
+(records whose chains use forms the checker does not read are skipped, and counted). FOLIO
+labels are normalized (`Unknown` in train, `Uncertain` in validation -> UNKNOWN); Logic-LM's
+letter answers are read through their options ("A) True"). Logic-LM's FOLIO carries no FOL, so
+its problems serve label accuracy; `ctxlab verify` refuses them. Sets without a test split get a
+seeded 90/10 split.
 """
 
 from __future__ import annotations
@@ -29,9 +32,16 @@ console = Console(stderr=True)
 PRONTOQA_FORMAT = (
     'PrOntoQA JSON ({"example1": {"test_example": {"question", "query", "chain_of_thought", '
     '"answer"}}}), LoGiPT conversations ({"conversations": [4 turns of {"from", "value"}]}, '
-    "as a JSON list or jsonl) or ctxlab examples jsonl (id, task, input, answers)"
+    'as a JSON list or jsonl), Logic-LM ProntoQA ([{"id", "context", "question", "options", '
+    '"answer", "explanation"}], as a JSON list or jsonl) or ctxlab examples jsonl '
+    "(id, task, input, answers)"
 )
-FOLIO_FIELDS = ("premises", "premises-FOL", "conclusion", "label")
+FOLIO_FIELDS = ("premises", "conclusion", "label")
+LOGIC_LM_FIELDS = ("context", "question", "options", "answer")
+FOLIO_FORMAT = (
+    "FOLIO jsonl (premises, conclusion, label; premises-FOL and conclusion-FOL for verify) or "
+    'Logic-LM FOLIO ([{"id", "context", "question", "options", "answer"}])'
+)
 
 
 def split_indices(n: int, split: str, seed: int, test_share: float = 0.1) -> list[int]:
@@ -175,21 +185,84 @@ def _logipt_records(items: list) -> list[dict]:
     return records
 
 
-def load_prontoqa_source(path: str | Path, config, task: str) -> list[Example]:
-    """Examples of a PrOntoQA JSON or LoGiPT file: the chosen `split`, all records unless
-    `num_samples` was set (then at most that many per hop count)."""
-    path = Path(path)
-    data = _read_json_or_jsonl(path, PRONTOQA_FORMAT)
-    if isinstance(data, dict) and "conversations" in data:
-        data = [data]  # a one-line LoGiPT jsonl
+_LOGIC_LM_LEAD = re.compile(
+    r"^.*?\bis the following statement true,? (?:or )?false(?:,? or uncertain)?\s*\?\s*",
+    re.I | re.S,
+)
+
+
+def is_logic_lm(data: Any) -> bool:
+    """True for Logic-LM records: a JSON list of {context, question, options, answer, ...}."""
+    return (
+        isinstance(data, list)
+        and bool(data)
+        and isinstance(data[0], dict)
+        and set(LOGIC_LM_FIELDS) <= set(data[0])
+    )
+
+
+def logic_lm_problem(record: dict) -> tuple[list[str], str, str | None]:
+    """(premises, statement, label) of a Logic-LM record: the context's sentences, the question
+    without its "Is the following statement true or false?" lead, and the label of the option
+    the answer letter names ("B" with "B) False" -> FALSE)."""
+    answer = str(record["answer"]).strip().rstrip(")").upper()
+    texts = [str(o).partition(")") for o in record.get("options") or []]
+    chosen = [text for letter, _, text in texts if letter.strip().upper() == answer]
+    label = normalize_label(chosen[0] if chosen else answer)
+    statement = _LOGIC_LM_LEAD.sub("", str(record["question"])).strip()
+    return _sentences(str(record["context"])), statement, label
+
+
+def _logic_lm_record(item: Any, number: int, path: Path, expected: str) -> dict:
+    """The record, refused (naming file, record and the format expected) when it lacks fields."""
+    missing = [k for k in LOGIC_LM_FIELDS if not isinstance(item, dict) or k not in item]
+    if missing:
+        raise CtxlabError(f"{path}: Logic-LM record {number} lacks {missing}: expected {expected}")
+    return item
+
+
+def _logic_lm_records(items: list, path: Path) -> list[dict]:
+    records = []
+    for number, item in enumerate(items, 1):
+        _logic_lm_record(item, number, path, PRONTOQA_FORMAT)
+        if not isinstance(item.get("explanation"), list):
+            raise CtxlabError(
+                f"{path}: Logic-LM record {number} has no 'explanation' list (the proof chain the "
+                "gold proof is built from): a Logic-LM FOLIO file goes to --task folio"
+            )
+        premises, query, label = logic_lm_problem(item)
+        facts = [parse_statement(str(s)) for s in item["explanation"]]
+        records.append(
+            {
+                "id": str(item.get("id", number)),
+                "premises": premises,
+                "query": query,
+                "label": label,
+                "derived": [f for f in facts if isinstance(f, Fact)],
+            }
+        )
+    return records
+
+
+def _prontoqa_kind(data: Any, path: Path) -> tuple[str, list[dict]]:
+    """(name of the recognised format, its records as premises/query/label/derived facts)."""
+    if isinstance(data, dict) and ("conversations" in data or set(LOGIC_LM_FIELDS) <= set(data)):
+        data = [data]  # a one-line jsonl
     if isinstance(data, dict) and all(isinstance(v, dict) for v in data.values()) and data:
-        records = _prontoqa_records(data)
-    elif (
-        isinstance(data, list) and data and isinstance(data[0], dict) and "conversations" in data[0]
-    ):
-        records = _logipt_records(data)
-    else:
-        raise CtxlabError(f"{path} is not a PrOntoQA file: expected {PRONTOQA_FORMAT}")
+        return "PrOntoQA JSON", _prontoqa_records(data)
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "conversations" in data[0]:
+        return "LoGiPT conversations", _logipt_records(data)
+    if is_logic_lm(data):
+        return "Logic-LM ProntoQA", _logic_lm_records(data, path)
+    raise CtxlabError(f"{path} is not a PrOntoQA file: expected {PRONTOQA_FORMAT}")
+
+
+def load_prontoqa_source(path: str | Path, config, task: str) -> list[Example]:
+    """Examples of a PrOntoQA JSON, LoGiPT or Logic-LM ProntoQA file: the chosen `split`, all
+    records unless `num_samples` was set (then at most that many per hop count). One line on
+    stderr names the format recognised and counts the records skipped."""
+    path = Path(path)
+    kind, records = _prontoqa_kind(_read_json_or_jsonl(path, PRONTOQA_FORMAT), path)
     cap = config.num_samples if "num_samples" in config.model_fields_set else None
     examples, skipped, per_hop = [], 0, {}
     for i in split_indices(len(records), config.split, config.seed):
@@ -213,28 +286,36 @@ def load_prontoqa_source(path: str | Path, config, task: str) -> list[Example]:
                 {"hops": hops, "source": path.name},
             )
         )
-    if skipped:
-        console.print(
-            f"{path}: skipped {skipped} records whose chains the proof checker cannot replay"
-        )
+    unreplayable = (
+        f", skipped {skipped} records whose chains the proof checker cannot replay"
+        if skipped
+        else ""
+    )
     if not examples:
-        raise CtxlabError(f"{path}: no usable records in the {config.split!r} split")
+        raise CtxlabError(f"{path}: no usable records in the {config.split!r} split{unreplayable}")
+    console.print(
+        f"{path}: {kind}, {len(examples)} examples{unreplayable}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return examples
 
 
 def read_folio(path: str | Path) -> list[dict]:
-    """FOLIO jsonl records, each checked for the fields every line needs."""
+    """FOLIO jsonl records (or Logic-LM FOLIO, without FOL), each checked for the fields every
+    problem needs; the FOL fields are optional here (None when absent) and required by verify."""
     path = Path(path)
-    expected = "FOLIO jsonl with premises, premises-FOL, conclusion, conclusion-FOL and label"
-    data = _read_json_or_jsonl(path, expected)
+    data = _read_json_or_jsonl(path, FOLIO_FORMAT)
     records = data if isinstance(data, list) else [data]
+    if is_logic_lm(records):
+        return [_logic_lm_folio(record, number, path) for number, record in enumerate(records, 1)]
     out = []
     for number, record in enumerate(records, 1):
         missing = [k for k in FOLIO_FIELDS if not isinstance(record, dict) or k not in record]
         if missing:
             raise CtxlabError(
-                f"{path}:{number} lacks the fields {missing}: FOLIO lines need "
-                "premises, premises-FOL, conclusion, conclusion-FOL (for verify) and label"
+                f"{path}:{number} lacks the fields {missing}: expected {FOLIO_FORMAT}"
             )
         label = normalize_label(str(record["label"]))
         if label is None:
@@ -242,13 +323,12 @@ def read_folio(path: str | Path) -> list[dict]:
                 f"{path}:{number}: label {record['label']!r} is not True, False, Unknown "
                 "or Uncertain"
             )
-        premises = record["premises"]
-        fol = record["premises-FOL"]
+        fol = record.get("premises-FOL")
         out.append(
             {
                 "id": str(record.get("example_id", number)),
-                "premises": _lines(premises),
-                "premises_fol": _lines(fol),
+                "premises": _lines(record["premises"]),
+                "premises_fol": _lines(fol) if fol else None,
                 "conclusion": str(record["conclusion"]).strip(),
                 "conclusion_fol": record.get("conclusion-FOL"),
                 "label": label,
@@ -256,6 +336,26 @@ def read_folio(path: str | Path) -> list[dict]:
             }
         )
     return out
+
+
+def _logic_lm_folio(record: Any, number: int, path: Path) -> dict:
+    premises, conclusion, label = logic_lm_problem(
+        _logic_lm_record(record, number, path, FOLIO_FORMAT)
+    )
+    if label is None:
+        raise CtxlabError(
+            f"{path}: Logic-LM record {number}: answer {record['answer']!r} names no True, False "
+            f"or Uncertain option of {record['options']!r}"
+        )
+    return {
+        "id": str(record.get("id", number)),
+        "premises": premises,
+        "premises_fol": None,
+        "conclusion": conclusion,
+        "conclusion_fol": None,
+        "label": label,
+        "story_id": None,
+    }
 
 
 def _lines(value) -> list[str]:

@@ -25,6 +25,7 @@ from ctxlab.metrics import string_match_all
 from ctxlab.tasks.base import NAME_HELP, Example, Task, register
 from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units
 from ctxlab.tasks.prose import prose_sentences
+from ctxlab.tasks.ruler import is_ruler_file
 
 NeedleType = Literal["words", "numbers", "uuids"]
 HaystackType = Literal["noise", "essay", "needle"]
@@ -239,6 +240,15 @@ class NiahTask(Task):
 
     def scratchpad_target(self, example: Example) -> str:
         return niah_scratchpad(example)
+
+    def read_data(self, path: str) -> list[Example]:
+        """An examples jsonl; RULER's own prepared data is pointed at its task."""
+        if is_ruler_file(path):
+            raise CtxlabError(
+                f"{path} is RULER's prepared data (index, input, outputs), not ctxlab "
+                "examples: pass --task ruler"
+            )
+        return super().read_data(path)
 
     def score(self, prediction: str, example: Example) -> dict[str, float]:
         return {"string_match_all": string_match_all([prediction], [example.answers])}
