@@ -27,30 +27,48 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["sft", "scratchpad"] = "sft"
-    peft: str = "lora_r16_a32_qkvo"
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int = -1
-    batch_size: int = Field(4, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    learning_rate: float = Field(5e-4, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
-    scheduler: Literal["none", "linear", "cosine"] = "linear"
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    max_seq_length: int = Field(2048, ge=8)
-    gradient_checkpointing: bool = False
-    eval_steps: int = Field(50, ge=1)
-    save_steps: int = Field(50, ge=1)
-    save_total_limit: int | None = Field(2, ge=1)
-    logging_steps: int = Field(10, ge=1)
-    best_metric: Literal["val_loss", "task_metric"] = "val_loss"
-    early_stopping_patience: int | None = Field(None, ge=1)
-    early_stopping_min_delta: float = Field(0.0, ge=0)
-    seed: int = 0
-    bf16: bool | Literal["auto"] = "auto"
-    report_to: Literal["none", "tensorboard"] = "none"
-    resume: bool = False
-    init_from: str | None = None
+    method: Literal["sft", "scratchpad"] = Field(
+        "sft", description="sft (the answer) or scratchpad (quote the evidence, then answer)"
+    )
+    peft: str = Field(
+        "lora_r16_a32_qkvo",
+        description="lora_r8_a16_qv, lora_r16_a32_qkvo, lora_r64_a128_all, any "
+        "(q)lora_r<R>_a<A>_<qv|qkvo|all>, qlora_* (CUDA only), or none/full",
+    )
+    epochs: float = Field(1.0, gt=0, description="passes over the training examples")
+    max_steps: int = Field(-1, description="optimizer steps; above 0 it overrides --epochs")
+    batch_size: int = Field(4, ge=1, description="examples per step and process")
+    grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
+    learning_rate: float = Field(
+        5e-4, ge=0, description="peak learning rate", json_schema_extra={"aliases": ["--lr"]}
+    )
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    scheduler: Literal["none", "linear", "cosine"] = Field("linear", description="lr schedule")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="share of steps with linear warmup")
+    max_seq_length: int = Field(2048, ge=8, description="longer prompts lose tokens on the left")
+    gradient_checkpointing: bool = Field(False, description="recompute activations (less memory)")
+    eval_steps: int = Field(50, ge=1, description="validation every N steps")
+    save_steps: int = Field(50, ge=1, description="checkpoint every N steps (a multiple of eval)")
+    save_total_limit: int | None = Field(2, ge=1, description="checkpoints kept")
+    logging_steps: int = Field(10, ge=1, description="a metrics.jsonl line every N steps")
+    best_metric: Literal["val_loss", "task_metric"] = Field(
+        "val_loss",
+        description="what best/ keeps: lowest validation loss, or best task score on generated "
+        "validation answers",
+    )
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="evaluations without gain before stopping (off by default)"
+    )
+    early_stopping_min_delta: float = Field(0.0, ge=0, description="the smallest gain that counts")
+    seed: int = Field(0, description="seed of the adapter's initialization and the data order")
+    bf16: bool | Literal["auto"] = Field(
+        "auto", description="auto (bf16 autocast where the hardware has it), true or false"
+    )
+    report_to: Literal["none", "tensorboard"] = Field("none", description="also log to")
+    resume: bool = Field(False, description="continue -o's run from its last checkpoint")
+    init_from: str | None = Field(
+        None, description="start from an earlier training run's final/ adapter (new lr, data)"
+    )
 
     @field_validator("peft")
     @classmethod
