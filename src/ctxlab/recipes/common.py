@@ -153,12 +153,21 @@ def evaluate_part(
     return result
 
 
-def compare(task: Task, before: EvalResult, after: EvalResult) -> dict[str, Any]:
-    """The before/after fields of a comparison artifact: both sides' aggregates, the changes,
-    and paired tests over the same examples (overall and per breakdown row)."""
+def compare(
+    config: Config,
+    task: Task,
+    data: dict[str, list[Example]],
+    before: EvalResult,
+    after: EvalResult,
+    timing: dict[str, float],
+) -> dict[str, Any]:
+    """The fields of a before/after artifact: both sides' aggregates, the changes, paired tests
+    over the same examples (overall and per breakdown row), sizes and times."""
     metrics = task.metrics
     side = ("metrics", "intervals", "breakdown")
     return {
+        "task": task.name,
+        "model": config.model.name,
         "breakdown_keys": list(task.breakdown_keys),
         "baseline": {k: before.results[k] for k in side},
         "tuned": {k: after.results[k] for k in side},
@@ -167,7 +176,19 @@ def compare(task: Task, before: EvalResult, after: EvalResult) -> dict[str, Any]
         "breakdown_tests": breakdown_tests(
             before.predictions, after.predictions, task.breakdown_keys, metrics
         ),
+        "num_test": len(data["test"]),
+        "num_train": len(data["train"]),
+        "timing": dict(timing),
     }
+
+
+def publish(run: RunDir, artifact: BaseModel, name: str) -> dict[str, Any]:
+    """Write a run's main artifact and build its report from it; returns the artifact's JSON."""
+    from ctxlab.reporting import build_report
+
+    artifact.write(run.path / name)  # type: ignore[attr-defined]
+    build_report(run.path)
+    return artifact.model_dump(mode="json")
 
 
 def change_line(metric: str, comparison: dict[str, Any], before: str, after: str) -> str:

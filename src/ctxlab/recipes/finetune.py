@@ -84,19 +84,9 @@ def run(config: FinetuneConfig) -> RunSummary:
             tuned_model = common.load_policy(base, run.path / "train" / "final", name)
             tuned = common.evaluate_part(config, task, data["test"], tuned_model, run, "tuned")
         comparison = Comparison(
-            task=task.name,
-            model=config.model.name,
-            metric=task.metrics[0],
-            **common.compare(task, baseline, tuned),
-            num_test=len(data["test"]),
-            num_train=len(data["train"]),
-            timing=timer,
+            metric=task.metrics[0], **common.compare(config, task, data, baseline, tuned, timer)
         )
-        comparison.write(run.path / "comparison.json")
-        from ctxlab.reporting import build_report
-
-        build_report(run.path)
-        artifact = comparison.model_dump(mode="json")
+        artifact = common.publish(run, comparison, "comparison.json")
         headline = common.change_line(task.metrics[0], artifact, "baseline", "tuned")
         run.log(headline)
     return RunSummary("finetune", run.path, headline, artifact)

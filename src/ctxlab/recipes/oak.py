@@ -315,21 +315,12 @@ def run(config: OakRecipeConfig) -> RunSummary:
             log(f"iteration {round_} ({stage}): " + _metrics_line(row["test"]))
         timer["total_s"] = round(sum(timer.values()) + sum(r["seconds"] for r in rows), 1)
         summary = OakSummary(
-            task=task.name,
-            model=config.model.name,
             metric="step_validity" if "step_validity" in task.metrics else task.metrics[0],
             oak=oak.model_dump(mode="json"),
             iterations=rows,
-            **common.compare(held_out, evals[0], evals[-1]),
-            num_train=len(data["train"]),
-            num_test=len(data["test"]),
-            timing=timer,
+            **common.compare(config, held_out, data, evals[0], evals[-1], timer),
         )
-        summary.write(run.path / "oak.json")
-        from ctxlab.reporting import build_report
-
-        build_report(run.path)
-        artifact = summary.model_dump(mode="json")
+        artifact = common.publish(run, summary, "oak.json")
     headline = common.change_line(artifact["metric"], artifact, "iteration 0", "last")
     return RunSummary("oak", run.path, headline, artifact)
 

@@ -25,7 +25,7 @@ from ctxlab.metrics import string_match_all
 from ctxlab.tasks.base import NAME_HELP, Example, Task, register
 from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units
 from ctxlab.tasks.prose import prose_sentences
-from ctxlab.tasks.ruler import is_ruler_file
+from ctxlab.tasks.ruler import refuse_ruler_file
 
 NeedleType = Literal["words", "numbers", "uuids"]
 HaystackType = Literal["noise", "essay", "needle"]
@@ -243,11 +243,7 @@ class NiahTask(Task):
 
     def read_data(self, path: str) -> list[Example]:
         """An examples jsonl; RULER's own prepared data is pointed at its task."""
-        if is_ruler_file(path):
-            raise CtxlabError(
-                f"{path} is RULER's prepared data (index, input, outputs), not ctxlab "
-                "examples: pass --task ruler"
-            )
+        refuse_ruler_file(path)
         return super().read_data(path)
 
     def score(self, prediction: str, example: Example) -> dict[str, float]:

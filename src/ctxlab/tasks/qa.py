@@ -29,7 +29,7 @@ from ctxlab.tasks.base import (
     register,
 )
 from ctxlab.tasks.filling import Counter, LengthSweepConfig, Units
-from ctxlab.tasks.ruler import is_ruler_file
+from ctxlab.tasks.ruler import refuse_ruler_file
 
 # RULER's QA template and answer prefix (scripts/data/synthetic/constants.py).
 TEMPLATE = (
@@ -192,11 +192,7 @@ class QATask(Task):
 
     def read_data(self, path: str) -> list[Example]:
         """An examples jsonl; RULER's own prepared data is pointed at its task."""
-        if is_ruler_file(path):
-            raise CtxlabError(
-                f"{path} is RULER's prepared data (index, input, outputs), not ctxlab "
-                "examples: pass --task ruler"
-            )
+        refuse_ruler_file(path)
         return super().read_data(path)
 
     def score(self, prediction: str, example: Example) -> dict[str, float]:

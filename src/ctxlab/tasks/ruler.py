@@ -83,6 +83,15 @@ def is_ruler_file(path: str) -> bool:
     return isinstance(first, dict) and set(RULER_FIELDS) <= set(first)
 
 
+def refuse_ruler_file(path: str) -> None:
+    """For the tasks whose own files look alike (niah, qa): point RULER's data at this task."""
+    if is_ruler_file(path):
+        raise CtxlabError(
+            f"{path} is RULER's prepared data (index, input, outputs), not ctxlab examples: "
+            "pass --task ruler"
+        )
+
+
 class RulerConfig(TaskConfig):
     """`source` (or `--data`) is a RULER prepared jsonl; all its lines unless `num_samples` is
     set (then the first that many)."""
