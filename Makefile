@@ -24,7 +24,7 @@ demo: setup
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
-test-fast: setup  # the unit tier: no test on the built-in model (about a minute)
+test-fast: setup  # the unit tier: no test on the built-in model (~40 s here)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not integration"
 
 lint: setup
