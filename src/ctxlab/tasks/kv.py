@@ -28,7 +28,7 @@ from ctxlab.tasks.base import (
     TaskConfig,
     register,
 )
-from ctxlab.tasks.multidoc_data import int_list
+from ctxlab.tasks.multidoc_data import counts, int_list, position_spec
 
 _INSTRUCTION = "Extract the value corresponding to the specified key in the JSON object below."
 TEMPLATES = {
@@ -100,19 +100,12 @@ class KVConfig(TaskConfig):
     @field_validator("num_keys", mode="before")
     @classmethod
     def _keys(cls, value: Any) -> Any:
-        value = int_list(value)
-        if isinstance(value, list) and (not value or min(value) < 2):
-            raise ValueError(f"each number of keys must be at least 2, got {value}")
-        return value
+        return counts(value, 2, "keys")
 
     @field_validator("gold_positions", mode="before")
     @classmethod
     def _positions(cls, value: Any) -> Any:
-        if isinstance(value, (int, list)):
-            return ",".join(str(v) for v in int_list(value))
-        if value not in ("all", "random") and (not int_list(value) or min(int_list(value)) < 0):
-            raise ValueError(f"gold positions must be 0-based indices, all or random: {value!r}")
-        return value
+        return position_spec(value, ("all", "random"))
 
     @model_validator(mode="after")
     def _fits(self) -> KVConfig:

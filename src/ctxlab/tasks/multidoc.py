@@ -35,10 +35,12 @@ from ctxlab.tasks.multidoc_data import (
     DistractorPool,
     Pool,
     Record,
+    counts,
     evidence_sentence,
     int_list,
     load_records,
     partition,
+    position_spec,
 )
 
 _INSTRUCTION = (
@@ -161,20 +163,12 @@ class MultidocConfig(TaskConfig):
     @field_validator("num_docs", mode="before")
     @classmethod
     def _docs(cls, value: Any) -> Any:
-        value = int_list(value)
-        if isinstance(value, list) and (not value or min(value) < 1):
-            raise ValueError(f"each number of documents must be at least 1, got {value}")
-        return value
+        return counts(value, 1, "documents")
 
     @field_validator("gold_positions", "train_gold_positions", mode="before")
     @classmethod
     def _positions(cls, value: Any) -> Any:
-        if isinstance(value, (int, list)):
-            value = ",".join(str(v) for v in int_list(value))
-        if isinstance(value, str) and value not in POSITION_MODES:
-            if int_list(value) == [] or min(int_list(value)) < 0:
-                raise ValueError(f"gold positions must be 0-based indices, got {value!r}")
-        return value
+        return position_spec(value, POSITION_MODES)
 
     @model_validator(mode="after")
     def _fits(self) -> MultidocConfig:

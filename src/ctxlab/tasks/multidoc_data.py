@@ -131,6 +131,26 @@ def int_list(value: Any) -> Any:
     return value
 
 
+def counts(value: Any, least: int, what: str) -> Any:
+    """A comma list of counts (documents, keys), each at least `least` (a `before` validator)."""
+    value = int_list(value)
+    if isinstance(value, list) and (not value or min(value) < least):
+        raise ValueError(f"each number of {what} must be at least {least}, got {value}")
+    return value
+
+
+def position_spec(value: Any, modes: tuple[str, ...]) -> Any:
+    """Gold positions as a comma string of 0-based indices, or one of `modes` (`all`, ...)."""
+    if isinstance(value, (int, list)):
+        value = ",".join(str(v) for v in int_list(value))
+    if isinstance(value, str) and value not in modes:
+        if not int_list(value) or min(int_list(value)) < 0:
+            raise ValueError(
+                f"gold positions must be 0-based indices or one of {', '.join(modes)}: {value!r}"
+            )
+    return value
+
+
 def mentions_answer(normalized_text: str, answers: tuple[str, ...]) -> bool:
     """Whether any answer occurs in the (normalized) text; answers that normalize to nothing
     (e.g. "the") are skipped, as they would match every text."""
