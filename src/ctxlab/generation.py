@@ -126,16 +126,17 @@ def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
     return text[:pos], s
 
 
-def _cache_kwarg(model, cache) -> dict:
-    """The cache argument by the name the model's forward takes: `cache` in recent transformers
+def _cache_name(model) -> str:
+    """The name the model's forward takes its KV cache by: `cache` in recent transformers
     (which warns about `past_key_values`), `past_key_values` before."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT
-    params = inspect.signature(base.forward).parameters
-    return {"cache": cache} if "cache" in params else {"past_key_values": cache}
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 @torch.inference_mode()
-def _prefill(model, prompts: list[list[int]], budget: int) -> tuple[StaticCache, torch.Tensor]:
+def _prefill(
+    model, prompts: list[list[int]], budget: int, cache_name: str
+) -> tuple[StaticCache, torch.Tensor]:
     """Read each prompt alone (no padding, so SDPA takes its causal fast path: a padding mask
     made batched prefill ~35% slower per token here), then place the rows' keys and values
     right-aligned in one static cache for batched decoding. Returns the cache and the logits
@@ -146,7 +147,7 @@ def _prefill(model, prompts: list[list[int]], budget: int) -> tuple[StaticCache,
         cache = DynamicCache(config=model.config)
         out = model(
             input_ids=torch.tensor([ids], device=model.device),
-            **_cache_kwarg(model, cache),
+            **{cache_name: cache},
             use_cache=True,
             logits_to_keep=1,
         )
@@ -181,7 +182,8 @@ def _generate_batch(
     attention = torch.zeros((len(prompts), longest + budget), dtype=torch.long, device=device)
     for row, ids in enumerate(prompts):
         attention[row, longest - len(ids) : longest] = 1
-    cache, logits = _prefill(model, prompts, budget)
+    cache_name = _cache_name(model)
+    cache, logits = _prefill(model, prompts, budget, cache_name)
     next_positions = torch.tensor([[len(p)] for p in prompts], device=device)
     new_tokens: list[list[int]] = [[] for _ in prompts]
     done = [False] * len(prompts)
@@ -210,7 +212,7 @@ def _generate_batch(
             input_ids=next_ids[:, None],
             attention_mask=attention[:, : longest + step + 1],
             position_ids=next_positions,
-            **_cache_kwarg(model, cache),
+            **{cache_name: cache},
             use_cache=True,
             cache_position=torch.tensor([longest + step], device=device),
         ).logits[:, -1]
