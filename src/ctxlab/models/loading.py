@@ -186,7 +186,7 @@ def _check_gguf(path: Path) -> None:
             )
 
 
-def _source_dir(
+def resolve_source(
     spec: str, trust_remote_code: bool, weights: bool = True
 ) -> tuple[Path | str, str | None]:
     """Map a model spec to (directory or hub id, gguf file name or None), after checking that a
@@ -222,7 +222,7 @@ def load_model(
     start = time.perf_counter()
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
-    source, gguf_file = _source_dir(spec, trust_remote_code)
+    source, gguf_file = resolve_source(spec, trust_remote_code)
     window = None
     try:
         if gguf_file:
@@ -273,7 +273,7 @@ def load_tokenizer(
 ) -> tuple[object, int]:
     """Only the tokenizer and the context window (scaled by `rope_scaling`): what data
     generation needs to count tokens."""
-    source, gguf_file = _source_dir(spec, trust_remote_code, weights=False)
+    source, gguf_file = resolve_source(spec, trust_remote_code, weights=False)
     try:
         if gguf_file:
             tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)

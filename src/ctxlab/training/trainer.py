@@ -168,9 +168,9 @@ def _load_quantized(spec: str, preset: PeftPreset, config: TrainConfig, trust_re
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    from ctxlab.models.loading import _source_dir, load_tokenizer
+    from ctxlab.models.loading import load_tokenizer, resolve_source
 
-    source, gguf_file = _source_dir(spec, trust_remote_code)
+    source, gguf_file = resolve_source(spec, trust_remote_code)
     if gguf_file:
         raise CtxlabError(f"{preset.name} needs a Hugging Face model directory, not {spec}")
     model = AutoModelForCausalLM.from_pretrained(
