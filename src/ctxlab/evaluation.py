@@ -24,6 +24,7 @@ from ctxlab.prompts import count_prompt_tokens
 from ctxlab.reporting.artifacts import EvalResults
 from ctxlab.stats import breakdown, summarize
 from ctxlab.tasks.base import Example, Task, get_task_class
+from ctxlab.threads import describe, machine
 
 console = Console(stderr=True)
 
@@ -89,6 +90,9 @@ def run_eval(
     from ctxlab.generation import generate
 
     tokens = budget(config, task)
+    threads = machine()
+    if config.eval.progress:
+        console.print(f"{task.name} eval: {describe(threads)}", markup=False, highlight=False)
     start = time.perf_counter()
     outputs = generate(
         loaded.model,
@@ -129,6 +133,7 @@ def run_eval(
         },
         "batch_size": config.eval.batch_size,
         "max_new_tokens": tokens,
+        "machine": threads,
     }
     if config.eval.print_outputs:
         for r in records:

@@ -8,10 +8,15 @@ from ctxlab.cli.flags import add_flags
 
 
 def quiet_libraries() -> None:
-    """No library progress bars or warnings in normal output; ctxlab prints its own."""
+    """Before a command runs a model: no library progress bars or warnings in normal output
+    (ctxlab prints its own), and torch's threads set to the cores this process may use."""
     import warnings
 
     from transformers.utils import logging as hf_logging
+
+    from ctxlab.threads import configure_threads
+
+    configure_threads()
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()

@@ -32,6 +32,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlab.errors import CtxlabError
 from ctxlab.tasks.base import Example, Task
+from ctxlab.threads import describe, machine
 from ctxlab.training.callbacks import MetricsCallback
 from ctxlab.training.config import TrainConfig
 from ctxlab.training.data import IGNORE_INDEX, PadCollator, build_dataset, grouped_padding_share
@@ -354,6 +355,9 @@ def train(
         (out_dir / TRAIN_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     trainer.accelerator.wait_for_everyone()
 
+    threads = machine()
+    if progress and trainer.is_world_process_zero():
+        print(f"training: {describe(threads)}", file=sys.stderr)
     output = trainer.train(resume_from_checkpoint=resume_from)
 
     best_dir = None
@@ -391,6 +395,7 @@ def train(
         "bf16": args.bf16,
         "trainable_parameters": trainable,
         "num_processes": trainer.accelerator.num_processes,
+        "machine": threads,
     }
     if trainer.is_world_process_zero():
         from ctxlab.io import write_json
