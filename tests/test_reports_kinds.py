@@ -586,3 +586,37 @@ def test_curves_test_each_condition_against_the_first(tmp_path):
     p = 2 * (1 + 9) / 2**9  # two-sided: P(X <= 1) twice, X ~ Bin(9, 1/2)
     assert "| SFT | 12 | +58.3 [" in md and f"| {p:.3g} | significant (exact McNemar) |" in md
     assert "| other | 0 | — | — | no example in common: not paired |" in md
+
+
+def test_runs_lists_finished_runs_with_their_headline(tmp_path, capsys):
+    from ctxlab.cli import main
+
+    runs = tmp_path / "runs"
+    _comparison(runs / "tuning" / "20261201_100000")
+    eval_run = runs / "sweep" / "20261201_090000"
+    write(
+        eval_run / "results.json",
+        {
+            "kind": "eval",
+            "task": "niah",
+            "model": "m",
+            "num_evaluated": 10,
+            "metrics": {"string_match_all": 70.0},
+            "intervals": {"string_match_all": iv(7, 10)},
+        },
+    )
+    (runs / "sweep" / "latest").symlink_to(eval_run.name)
+    (runs / "sweep" / ".incomplete-20261201_110000-1").mkdir()
+    (runs / "sweep" / "20261201_120000").mkdir()  # no artifact: not a finished run
+    assert main(["runs", str(runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4  # header, rule, the two runs oldest first
+    assert (
+        lines[2]
+        == "| sweep | 20261201_090000 | eval | niah | m | string_match_all 70.0 [34.8, 93.3] |"
+    )
+    assert lines[3].startswith("| tuning | 20261201_100000 | comparison | multidoc | tiny | ")
+    assert "best_subspan_em 33.3 -> 56.7 (" in lines[3] and ", p " in lines[3]
+    assert main(["runs", str(runs), "--name", "sweep"]) == 0
+    assert "tuning" not in capsys.readouterr().out
+    assert main(["runs", str(tmp_path / "nothing")]) == 2

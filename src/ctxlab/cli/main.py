@@ -24,6 +24,7 @@ COMMANDS = {
     "rag": "retrieval-augmented generation: index, ask, eval, report, curves",
     "report": "rebuild report.md and plots of any run directory from its artifacts",
     "curves": "accuracy vs gold position / number of documents, one line per run",
+    "runs": "the finished runs under a runs directory, with their headline scores",
     "models": "the built-in model, its cache state, how to pass others",
     "presets": "the shipped presets and the recipe each runs",
 }
