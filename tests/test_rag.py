@@ -327,3 +327,39 @@ def test_question_pools_follow_the_multidoc_partition(tmp_path):
     assert len(question_pool(loaded, "all", 0)) == 40
     with pytest.raises(CtxlabError, match="unknown --pool"):
         question_pool(loaded, "dev", 0)
+
+
+def test_index_types_from_faiss_factory_strings(tmp_path, embedder, capsys):
+    """Approximate indexes: IVF probing every list is exact; HNSW finds the true neighbours of
+    points of the set; a string FAISS does not know, or more lists than vectors, is refused."""
+    import numpy as np
+
+    from ctxlab.rag.index import make_faiss_index, set_search_parameters
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((2000, 64)).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:50] + 0.01 * rng.standard_normal((50, 64)).astype("float32")
+    exact = make_faiss_index(vectors, "Flat", 1000).search(queries, 5)[1]
+    ivf = make_faiss_index(vectors, "IVF16,Flat", 1000)
+    set_search_parameters(ivf, nprobe=16, ef_search=None)
+    assert (ivf.search(queries, 5)[1] == exact).all()
+    hnsw = make_faiss_index(vectors, "HNSW16", 1000)
+    set_search_parameters(hnsw, nprobe=None, ef_search=64)
+    assert (hnsw.search(queries, 1)[1][:, 0] == exact[:, 0]).mean() >= 0.95
+    for bad, why in (("Bogus12", "not a FAISS index factory string"), ("IVF4096,Flat", "lists")):
+        with pytest.raises(CtxlabError, match=why):
+            make_faiss_index(vectors, bad, 1000)
+
+    docs = tmp_path / "docs.jsonl"
+    _write_records(docs, [{"title": t, "text": x} for t, x in TOPICS])
+    argv = ["rag", "index", str(docs), "-o", str(tmp_path / "idx"), "--no-progress"]
+    assert main([*argv, "--index-type", "IVF64,Flat"]) == 2
+    assert "64 lists for 12 vectors" in _one_error_line(capsys)
+    assert not (tmp_path / "idx").exists()
+    assert main([*argv, "--index-type", "HNSW8", "--ef-search", "32"]) == 0
+    capsys.readouterr()
+    index = RagIndex.load(tmp_path / "idx")
+    assert index.info["index_type"] == "HNSW8" and index.info["ef_search"] == 32
+    hits = index.retrieve(embedder, ["What does the quill beetle eat?"], 1)[0]
+    assert hits[0].chunk.title == "Quill beetle"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ctxlab.cli.common import task_flags
+from ctxlab.cli.common import quiet_libraries, task_flags
 from ctxlab.cli.flags import add_config, add_flags, updates
 from ctxlab.config import ModelConfig
 
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     from ctxlab.api import generate_data
 
+    quiet_libraries()
     given = {"task.name": args.task, **updates(args, args.keys)}
     examples = generate_data(args.output, args.config, args.sets, updates=given)
     print(f"wrote {len(examples)} examples to {args.output}")

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ctxlab.cli.common import quiet_libraries
 from ctxlab.cli.flags import add_config, add_flags, updates
 from ctxlab.config import Section, apply_overrides, load_preset, set_dotted, validate_config
 
@@ -34,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     from ctxlab.training import export
 
+    quiet_libraries()
     raw = load_preset(args.config) if args.config else {}
     for key, value in updates(args, args.keys).items():
         set_dotted(raw, key, value)

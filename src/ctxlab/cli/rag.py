@@ -14,10 +14,10 @@ from ctxlab.config import apply_overrides, load_preset, set_dotted, validate_con
 from ctxlab.errors import CtxlabError
 from ctxlab.models.builtin import DEFAULT_MODEL
 from ctxlab.rag.splitters import SplitterConfig
-from ctxlab.recipes.rag_eval import AnswerSettings, EmbedderSettings
+from ctxlab.recipes.rag_eval import AnswerSettings, EmbedderSettings, IndexSettings
 
 
-class IndexConfig(EmbedderSettings):
+class IndexConfig(EmbedderSettings, IndexSettings):
     """`ctxlab rag index PATHS -o DIR`: what to read, how to split it, how to embed it."""
 
     paths: list[str] = Field([], description="text/markdown files, jsonl(.gz) passages, folders")
@@ -96,6 +96,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from ctxlab.rag.documents import expand_paths, load_chunks
     from ctxlab.rag.index import build_index, check_target
 
+    quiet_libraries()
     config: IndexConfig = _config(args)
     config.splitter.check()
     files = expand_paths(config.paths)
@@ -108,7 +109,9 @@ def cmd_index(args: argparse.Namespace) -> int:
             f"no text to index in {', '.join(map(str, files))}: the documents are empty"
         )
     info = {"splitter": config.splitter.model_dump(), "sources": [str(f) for f in files]}
-    index, stats = build_index(chunks, embedder, config.output, info, config.progress)
+    index, stats = build_index(
+        chunks, embedder, config.output, info, config.progress, **config.index_options()
+    )
     print(
         f"indexed {stats.num_chunks} chunks from {len(files)} files into {index.path} "
         f"({stats.encoded} embedded in {stats.encode_s:.1f} s, {stats.cached} from the cache; "
@@ -120,6 +123,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from ctxlab.rag.index import RagIndex
 
+    quiet_libraries()
     config: AskConfig = _config(args)
     index = RagIndex.load(config.index)
     embedder = config.make_embedder(config.embedder or index.embedder_name)
@@ -137,7 +141,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from ctxlab.models import load_model
     from ctxlab.rag.pipeline import answer
 
-    quiet_libraries()
     loaded = load_model(config.model, config.dtype, config.device)
     budget = max(config.max_new_tokens, 160) if config.scratchpad else config.max_new_tokens
     result = answer(

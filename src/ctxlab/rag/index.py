@@ -196,10 +196,52 @@ class RagIndex:
             raise CtxlabError(f"index {path} is damaged ({err}): rebuild it") from None
         if info.get("format") != FORMAT or index.ntotal != len(chunks) or index.d != info["dim"]:
             raise CtxlabError(f"index {path} is inconsistent or of another version: rebuild it")
+        set_search_parameters(index, info.get("nprobe"), info.get("ef_search"))
         loaded = cls(path, chunks, index, info)
         if embedder is not None:
             loaded.check_embedder(embedder)
         return loaded
+
+
+def make_faiss_index(vectors: np.ndarray, index_type: str, train_size: int, seed: int = 0):
+    """A FAISS index of `vectors` from a factory string (`Flat`, exact; `IVF256,Flat`,
+    `HNSW32`, `IVF1024,PQ32`, ...) over inner products; one that needs training is trained on a
+    seeded sample of at most `train_size` vectors, so millions of passages index on one machine."""
+    import faiss
+
+    try:
+        index = faiss.index_factory(vectors.shape[1], index_type, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as err:
+        why = str(err).strip().rsplit(": ", 1)[-1][:120]  # faiss: "Error in ... at FILE: why"
+        raise CtxlabError(
+            f"--index-type {index_type!r} is not a FAISS index factory string ({why}): use "
+            "Flat, IVF<lists>,Flat, HNSW<links> or IVF<lists>,PQ<bytes>"
+        ) from None
+    if not index.is_trained:
+        lists = (
+            getattr(faiss.try_extract_index_ivf(index), "nlist", 1) if "IVF" in index_type else 1
+        )
+        if len(vectors) < lists:
+            raise CtxlabError(
+                f"--index-type {index_type!r} has {lists} lists for {len(vectors)} vectors: use "
+                "fewer lists (IVF<n> with n well below the number of chunks) or Flat"
+            )
+        rows = np.random.default_rng(seed).permutation(len(vectors))[:train_size]
+        index.train(np.ascontiguousarray(vectors[np.sort(rows)]))
+    index.add(vectors)
+    return index
+
+
+def set_search_parameters(index, nprobe: int | None, ef_search: int | None) -> None:
+    """Accuracy/speed knobs of approximate indexes (IVF lists probed, HNSW search breadth)."""
+    import faiss
+
+    params = faiss.ParameterSpace()
+    ivf = faiss.try_extract_index_ivf(index)
+    if nprobe is not None and ivf is not None:
+        ivf.nprobe = nprobe
+    if ef_search is not None and hasattr(index, "hnsw"):
+        params.set_index_parameter(index, "efSearch", ef_search)
 
 
 def build_index(
@@ -208,8 +250,12 @@ def build_index(
     out: str | Path,
     build_info: dict[str, Any] | None = None,
     progress: bool = True,
+    index_type: str = "Flat",
+    train_size: int = 100_000,
+    nprobe: int | None = None,
+    ef_search: int | None = None,
 ) -> tuple[RagIndex, BuildStats]:
-    """Embed (reusing `out`'s cache), index and write `out` atomically."""
+    """Embed (reusing `out`'s cache), index (`make_faiss_index`) and write `out` atomically."""
     import faiss
 
     start = time.perf_counter()
@@ -221,13 +267,16 @@ def build_index(
     vectors, cache, encoded, encode_s = embed_chunks(
         chunks, embedder, out / CACHE / cache_name, progress
     )
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
+    index = make_faiss_index(vectors, index_type, train_size)
+    set_search_parameters(index, nprobe, ef_search)
     info = {
         "format": FORMAT,
         "embedder": embedder.name,
         "embedder_dtype": embedder.dtype,
         "dim": int(vectors.shape[1]),
+        "index_type": index_type,
+        "nprobe": nprobe,
+        "ef_search": ef_search,
         "metric": "inner_product (cosine: vectors are L2-normalized)",
         "num_chunks": len(chunks),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

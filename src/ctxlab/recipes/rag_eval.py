@@ -65,6 +65,22 @@ class EmbedderSettings(Section):
         return Embedder(spec or self.embedder, self.embed_batch_size, "auto", self.embed_dtype)
 
 
+class IndexSettings(Section):
+    """Which FAISS index `rag index` and `rag eval` build (exact by default)."""
+
+    index_type: str = Field(
+        "Flat",
+        description="a FAISS index factory string: Flat (exact), IVF<lists>,Flat, HNSW<links>, "
+        "IVF<lists>,PQ<bytes>",
+    )
+    train_size: int = Field(100_000, ge=1, description="vectors an index that trains samples")
+    nprobe: int | None = Field(None, ge=1, description="IVF lists probed per query")
+    ef_search: int | None = Field(None, ge=1, description="HNSW search breadth")
+
+    def index_options(self) -> dict[str, Any]:
+        return self.model_dump(include={"index_type", "train_size", "nprobe", "ef_search"})
+
+
 class AnswerSettings(Section):
     """How a model answers from retrieved documents (`rag ask`, `rag eval`)."""
 
@@ -75,7 +91,7 @@ class AnswerSettings(Section):
     device: str = Field("auto", description="auto, cpu or cuda")
 
 
-class RagEvalConfig(RecipeConfig, EmbedderSettings, AnswerSettings):
+class RagEvalConfig(RecipeConfig, EmbedderSettings, IndexSettings, AnswerSettings):
     """Everything `ctxlab rag eval` takes; `pool` picks questions as the multidoc task's
     train/val/test partition does (by `pool_seed`), so a model trained on multidoc's `train`
     pool can be evaluated on questions it never saw. `models` and `scratchpad_models` are
@@ -152,9 +168,11 @@ def _index_for(
         except CtxlabError:
             found = None
         if found is not None:
-            same = found.embedder_name == embedder.name and [c.key for c in found.chunks] == [
-                c.key for c in pool
-            ]
+            same = (
+                found.embedder_name == embedder.name
+                and found.info.get("index_type", "Flat") == config.index_type
+                and [c.key for c in found.chunks] == [c.key for c in pool]
+            )
             if same:
                 return found, {"reused_index": True, "encoded": 0, "build_s": 0.0}
             if found.info.get("built_by") != "rag eval":
@@ -168,6 +186,7 @@ def _index_for(
         where,
         {"built_by": "rag eval", "data": str(config.data)},
         config.progress,
+        **config.index_options(),
     )
     return index, {
         "reused_index": False,
