@@ -20,6 +20,7 @@ COMMANDS = {
     "run": "run a preset's recipe (e.g. niah-quick: baseline, train, tuned, report)",
     "train": "fine-tune a model (SFT or scratchpad; LoRA, QLoRA or full)",
     "export": "merge a training run's adapter into a standalone model",
+    "tokenizer": "train a byte-level BPE tokenizer for a from-scratch model",
     "verify": "check gold or predicted proofs/labels of prontoqa or folio data with the solvers",
     "rag": "retrieval-augmented generation: index, ask, eval, report, curves",
     "report": "rebuild report.md and plots of any run directory from its artifacts",
