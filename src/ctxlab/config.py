@@ -175,6 +175,22 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def assemble(
+    preset: str | None,
+    updates: dict[str, Any],
+    sets: list[str] | tuple[str, ...] = (),
+    keep: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """A command's raw config: the preset (a name or path; only its `keep` sections when
+    given), then the dotted-key `updates` its flags make, then the `--set` strings."""
+    raw = load_preset(preset) if preset else {}
+    if keep is not None:
+        raw = {k: v for k, v in raw.items() if k in keep}
+    for key, value in updates.items():
+        set_dotted(raw, key, value)
+    return apply_overrides(raw, list(sets))
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `--set dotted.key=value` strings; values are parsed as YAML (`512`, `[1, 2]`)."""
     for item in overrides:

@@ -159,10 +159,8 @@ def breakdown(records: list[dict], keys: Sequence[str], metrics: Sequence[str]) 
     rows = []
     for values, group in _groups(records, keys):
         summary = summarize(group, metrics)
-        rows.append(
-            {**dict(zip(keys, values)), "n": len(group), **summary["metrics"]}
-            | {"intervals": summary["intervals"]}
-        )
+        row = {**dict(zip(keys, values)), "n": len(group), **summary["metrics"]}
+        rows.append({**row, "intervals": summary["intervals"]})
     return rows
 
 

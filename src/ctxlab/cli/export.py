@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import Field
 
 from ctxlab.cli.common import quiet_libraries
-from ctxlab.cli.flags import add_config, add_flags, updates
-from ctxlab.config import Section, apply_overrides, load_preset, set_dotted, validate_config
+from ctxlab.cli.flags import add_config, add_flags, command_config
+from ctxlab.config import Section
 
 
 class ExportConfig(Section):
@@ -36,12 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from ctxlab.training import export
 
     quiet_libraries()
-    raw = load_preset(args.config) if args.config else {}
-    for key, value in updates(args, args.keys).items():
-        set_dotted(raw, key, value)
-    if args.train_dir:
-        raw["train_dir"] = args.train_dir
-    config: ExportConfig = validate_config(apply_overrides(raw, args.sets), ExportConfig)
+    config: ExportConfig = command_config(args, ExportConfig, {"train_dir": args.train_dir})
     out = export(config.train_dir, config.output, config.merge, config.which, config.dtype)
     print(f"exported model: {out} (load it with --model {out})")
     return 0

@@ -121,6 +121,21 @@ def updates(args: argparse.Namespace, keys: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def command_config(
+    args: argparse.Namespace,
+    schema: type[BaseModel],
+    given: dict[str, Any] | None = None,
+    keep: tuple[str, ...] | None = None,
+) -> Any:
+    """The validated config of a command that is not a recipe: `--config` (its `keep` sections),
+    the generated flags, `given` (positionals and the like; empty values left out), `--set`."""
+    from ctxlab.config import assemble, validate_config
+
+    extra = {k: v for k, v in (given or {}).items() if v not in (None, [])}
+    raw = assemble(args.config, {**updates(args, args.keys), **extra}, args.sets, keep)
+    return validate_config(raw, schema)  # type: ignore[arg-type]
+
+
 def add_config(parser: argparse.ArgumentParser) -> None:
     """`--config` and `--set`, which every command takes."""
     parser.add_argument("--config", help="a preset name (see `ctxlab presets`) or a YAML file")

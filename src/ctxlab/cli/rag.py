@@ -9,8 +9,7 @@ from pathlib import Path
 from pydantic import Field
 
 from ctxlab.cli.common import print_summary, quiet_libraries
-from ctxlab.cli.flags import add_config, add_flags, updates
-from ctxlab.config import apply_overrides, load_preset, set_dotted, validate_config
+from ctxlab.cli.flags import add_config, add_flags, command_config, updates
 from ctxlab.errors import CtxlabError
 from ctxlab.models.builtin import DEFAULT_MODEL
 from ctxlab.rag.splitters import SplitterConfig
@@ -56,14 +55,8 @@ def _command(parser: argparse.ArgumentParser, config: type, positional: tuple[st
 
 
 def _config(args: argparse.Namespace):
-    """The subcommand's config: `--config` YAML, then flags and positionals, then `--set`."""
-    raw = load_preset(args.config) if args.config else {}
-    for key, value in updates(args, args.keys).items():
-        set_dotted(raw, key, value)
-    for name in args.positional:
-        if getattr(args, name) not in (None, []):
-            raw[name] = getattr(args, name)
-    return validate_config(apply_overrides(raw, args.sets), args.schema)
+    """The subcommand's config, its positionals given as they came."""
+    return command_config(args, args.schema, {name: vars(args)[name] for name in args.positional})
 
 
 def add_arguments(rag: argparse.ArgumentParser, argv: list[str]) -> None:

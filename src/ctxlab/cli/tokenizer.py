@@ -8,8 +8,8 @@ import argparse
 from pydantic import Field
 
 from ctxlab.cli.common import quiet_libraries
-from ctxlab.cli.flags import add_config, add_flags, updates
-from ctxlab.config import Section, apply_overrides, load_preset, set_dotted, validate_config
+from ctxlab.cli.flags import add_config, add_flags, command_config
+from ctxlab.config import Section
 
 
 class TokenizerConfig(Section):
@@ -37,12 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ctxlab.training.tokenizer import train_and_save
 
     quiet_libraries()
-    raw = load_preset(args.config) if args.config else {}
-    for key, value in updates(args, args.keys).items():
-        set_dotted(raw, key, value)
-    if args.paths:
-        raw["paths"] = args.paths
-    config: TokenizerConfig = validate_config(apply_overrides(raw, args.sets), TokenizerConfig)
+    config: TokenizerConfig = command_config(args, TokenizerConfig, {"paths": args.paths})
     s = train_and_save(
         config.paths,
         config.vocab_size,

@@ -8,8 +8,8 @@ import argparse
 from pydantic import Field
 
 from ctxlab.cli.common import preset_task, quiet_libraries, task_flags
-from ctxlab.cli.flags import add_config, add_flags, updates
-from ctxlab.config import ModelConfig, Section, validate_config
+from ctxlab.cli.flags import add_config, add_flags, command_config
+from ctxlab.config import ModelConfig, Section
 from ctxlab.errors import CtxlabError
 from ctxlab.tasks.base import TaskConfig
 from ctxlab.training.config import TrainConfig
@@ -49,25 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     parser.set_defaults(keys=keys)
 
 
-def _raw(args: argparse.Namespace) -> dict:
-    from ctxlab.config import apply_overrides, load_preset, set_dotted
-
-    preset = load_preset(args.config) if args.config else {}
-    raw = {k: v for k, v in preset.items() if k in FROM_PRESET}
-    for key, value in updates(args, args.keys).items():
-        set_dotted(raw, key, value)
-    if args.task:
-        set_dotted(raw, "task.name", args.task)
-    return apply_overrides(raw, args.sets)
-
-
 def run(args: argparse.Namespace) -> int:
     from ctxlab.evaluation import make_task
     from ctxlab.training import train
     from ctxlab.training.trainer import resolve_init
 
     quiet_libraries()
-    config: TrainCommandConfig = validate_config(_raw(args), TrainCommandConfig)
+    given = {"task.name": args.task}
+    config: TrainCommandConfig = command_config(args, TrainCommandConfig, given, FROM_PRESET)
     task = make_task(config)  # type: ignore[arg-type]
     model = config.model.name
     if "name" not in config.model.model_fields_set:

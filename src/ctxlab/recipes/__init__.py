@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctxlab.config import RecipeConfig, apply_overrides, load_preset, set_dotted, validate_config
+from ctxlab.config import RecipeConfig, assemble, validate_config
 from ctxlab.errors import CtxlabError
 
 BUILTIN = {
@@ -76,12 +76,9 @@ def preset_config(
     """A preset (name or path; none for defaults) validated against the config of the recipe
     it names (`default_recipe` when it names none), after `updates` (dotted keys from flags)
     and `--set` strings. The run name defaults to the preset's name."""
-    raw: dict[str, Any] = load_preset(preset) if preset else {}
+    raw = assemble(preset, updates or {}, sets)
     if preset:
         raw.setdefault("run", {}).setdefault("name", Path(preset).name.split(".")[0])
-    for key, value in (updates or {}).items():
-        set_dotted(raw, key, value)
-    raw = apply_overrides(raw, list(sets))
     recipe = get_recipe(raw.get("recipe") or default_recipe)
     return validate_config(raw, recipe.config_class)
 
