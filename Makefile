@@ -5,9 +5,22 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ctxlab-installed
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup graphviz demo test test-fast lint bench clean
 
-setup: $(STAMP)
+setup: graphviz $(STAMP)
+
+# Graphviz's `dot` checks and draws DOT graphs (the dot task): Debian's package where we can
+# install it (root with apt, as in CI), else one line naming the install command.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing graphviz (apt-get)"; \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	  else \
+	    echo "Graphviz's dot is missing: sudo apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS) or conda install -c conda-forge graphviz; then rerun make" >&2; \
+	    exit 1; \
+	  fi; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

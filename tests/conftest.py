@@ -97,3 +97,16 @@ def folio_dir(shared_data) -> Path:
     if not (path / "folio-validation.jsonl").is_file():
         pytest.skip(f"{path} has no folio-validation.jsonl (shared FOLIO data)")
     return path
+
+
+@pytest.fixture(scope="session")
+def graphviz() -> str:
+    """The real `dot` program (`make setup` installs it): the dot task's tests need the oracle
+    itself, so its absence fails them with the install hint rather than skipping them."""
+    from ctxlab.dot.graphviz import dot_binary
+    from ctxlab.errors import CtxlabError
+
+    try:
+        return dot_binary()
+    except CtxlabError as err:
+        pytest.fail(str(err))

@@ -1,4 +1,4 @@
-"""`ctxlab verify --task prontoqa|folio --data FILE [--predictions P]`: the `verify` recipe."""
+"""`ctxlab verify --task prontoqa|folio|dot --data FILE [--predictions P]`: the `verify` recipe."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     from ctxlab.recipes.verify import VerifyConfig, VerifyRun, verifiable_tasks
 
     parser.add_argument("--task", choices=verifiable_tasks(), help="the solver-checked task")
-    keys = task_flags(parser, preset_task(argv, "prontoqa"))
+    # --strict is verify's own flag; it reaches a task that has one too (dot's pair loading).
+    keys = task_flags(parser, preset_task(argv, "prontoqa"), skip=("strict",))
     keys |= add_flags(parser, VerifyConfig, skip=("recipe",))
     keys |= add_flags(parser, VerifyRun, "run.")
     add_config(parser)

@@ -122,15 +122,19 @@ def make_splits(
         source = test_task if split == "test" and test_task is not None else task
         drawn = split_task(source, split, getattr(splits, split), getattr(splits, f"{split}_seed"))
         data[split] = drawn.generate(loaded.tokenizer, loaded.max_length)
-    check_leaks(data)
+    check_leaks(data, test_task or task)
     return data
 
 
-def check_leaks(data: dict[str, list[Example]]) -> None:
-    seen = {e.input for e in data.get("train", []) + data.get("val", [])}
-    leaked = [e.id for e in data.get("test", []) if e.input in seen]
+def check_leaks(data: dict[str, list[Example]], task: Task) -> None:
+    """Refuse test examples whose leak key (the prompt; for dot, the graph) train/val hold."""
+    seen = {task.leak_key(e) for e in data.get("train", []) + data.get("val", [])}
+    leaked = [e.id for e in data.get("test", []) if task.leak_key(e) in seen]
     if leaked:
-        raise CtxlabError(f"test example {leaked[0]} also appears in train/val: change the seeds")
+        what = "prompt" if type(task).leak_key is Task.leak_key else f"{task.name} leak key"
+        raise CtxlabError(
+            f"test example {leaked[0]}'s {what} also appears in train/val: change the seeds"
+        )
 
 
 def write_splits(run: RunDir, data: dict[str, list[Example]]) -> None:

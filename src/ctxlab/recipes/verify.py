@@ -36,7 +36,11 @@ class VerifyConfig(RecipeConfig):
         None, description='jsonl of {"id", "prediction"} (an eval run\'s predictions.jsonl)'
     )
     timeout_ms: int = Field(5000, ge=1, description="z3 time per check (folio)")
-    strict: bool = Field(False, description="folio: stop at the first formula that fails to parse")
+    strict: bool = Field(
+        False,
+        description="stop at the first formula that fails to parse (folio) or pair whose DOT "
+        "Graphviz rejects (dot)",
+    )
     show: int = Field(20, ge=0, description="disagreements/rejections to print")
     progress: bool = Field(True, description="show progress bars")
     run: VerifyRun = VerifyRun()
@@ -60,6 +64,10 @@ def read_predictions(path: str | Path) -> dict[str, str]:
 
 def verify(config: VerifyConfig) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
     """Check a data file's gold answers, or a model's predictions, and write a run directory."""
+    if "strict" in type(config.task).model_fields:
+        config = config.model_copy(
+            update={"task": config.task.model_copy(update={"strict": config.strict})}
+        )
     checker = make_task(config)  # type: ignore[arg-type]
     task = checker.name
     if not checker.verifiable:

@@ -133,6 +133,19 @@ def _grid_section(run_dir: Path, results: EvalResults, variants: list[Any], main
     return md
 
 
+def _task_section(run_dir: Path, results: EvalResults) -> list[str]:
+    """What the run's task adds to its report (its `report_section` hook)."""
+    from ctxlab.tasks.base import Task, get_task_class
+
+    try:
+        cls = get_task_class(results.task)
+    except CtxlabError:
+        return []  # a task from a package no longer installed: the generic report only
+    if cls.report_section is Task.report_section:
+        return []
+    return cls(cls.config_class()).report_section(run_dir, prediction_records(run_dir))
+
+
 def _config_section(run_dir: Path) -> list[str]:
     config = run_dir / "config.yaml"
     if not config.is_file():
@@ -201,6 +214,7 @@ def build_eval_report(run_dir: str | Path) -> Path:
             answers = json.dumps(ex.get("answers"), ensure_ascii=False)
             body.append([ex.get("id"), answers, pred, (ex.get("scores") or {}).get(main)])
         md += ["## Examples", ""] + markdown_table(["id", "answers", "prediction", main], body)
+    md += _task_section(run_dir, results)
     md += _config_section(run_dir)
     return write_text(run_dir / "report.md", "\n".join(md))
 

@@ -189,3 +189,27 @@ def plot_lines(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, path)
+
+
+def plot_side_by_side(
+    panels: Sequence[tuple[str, Path | None, str]], title: str, path: Path
+) -> None:
+    """Images next to each other, each under its title: (title, PNG or None, text shown instead
+    when there is no image, e.g. why a graph could not be drawn)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
+    fig = Figure(figsize=(5.0 * len(panels), 4.5))
+    FigureCanvasAgg(fig)
+    for n, (name, image, text) in enumerate(panels, 1):
+        ax = fig.add_subplot(1, len(panels), n)
+        ax.set_axis_off()
+        ax.set_title(name, fontsize=10)
+        if image is not None:
+            ax.imshow(imread(image))
+        else:
+            wrapped = "\n".join(text[i : i + 48] for i in range(0, min(len(text), 480), 48))
+            ax.text(0.5, 0.5, wrapped, ha="center", va="center", fontsize=8, wrap=True)
+    fig.suptitle(title, fontsize=11)
+    save(fig, path)

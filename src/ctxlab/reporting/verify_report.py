@@ -22,7 +22,8 @@ def _rejected(extra: dict[str, Any]) -> list[str]:
         return []
     total = extra.get("num_rejected", len(rejected))
     shown = min(MAX_SHOWN, len(rejected))
-    lines = [f"## Rejected proofs ({total}{f'; the first {shown}' if shown < total else ''})", ""]
+    noun = extra.get("rejected_noun", "proofs")
+    lines = [f"## Rejected {noun} ({total}{f'; the first {shown}' if shown < total else ''})", ""]
     for item in rejected[:MAX_SHOWN]:
         lines += [f"**{item['id']}**", "", "```", item.get("proof") or "(empty)", "```", ""]
         lines += [f"- {reason}" for reason in item.get("errors", [])] + [""]

@@ -182,6 +182,16 @@ class Task:
         (or finds none)."""
         return []
 
+    def leak_key(self, example: Example) -> str:
+        """What must not appear in both the training and the test data: the prompt by default;
+        a task whose inputs rephrase one answer (dot: the graph's structure) names that."""
+        return example.input
+
+    def report_section(self, run_dir: Path, records: Sequence[dict]) -> list[str]:
+        """Extra Markdown for an eval run's report from its prediction records (dot: renders
+        and error classes); empty by default."""
+        return []
+
 
 TASKS: dict[str, type[Task]] = {}
 _scanned = False
