@@ -133,7 +133,8 @@ def dot_section(task: Any, run_dir: Path, records: list[dict]) -> list[str]:
         prediction = r.get("prediction", "")
         reasons = task.explain(prediction, None) if scores.get("valid", 0) < 100 else []
         name = f"renders/{re.sub(r'[^A-Za-z0-9_.-]+', '_', r['id'])}.png"
-        title = f"{r['id']}: graph F1 {scores.get('graph_f1', 0):.0f}, valid {scores.get('valid', 0):.0f}"
+        f1, valid = scores.get("graph_f1", 0), scores.get("valid", 0)
+        title = f"{r['id']}: graph F1 {f1:.0f}, valid {valid:.0f}"
         _render(
             r["answers"][0], prediction, title, run_dir / name, "; ".join(reasons) or "not drawable"
         )
