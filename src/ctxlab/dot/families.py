@@ -393,6 +393,9 @@ def _check_family(family: str) -> None:
         raise ValueError(f"unknown DOT family {family!r}: choose one of {', '.join(FAMILIES)}")
 
 
+MIN_NODES = {"flowchart": 5, "network": 4}
+
+
 def phrasings(family: str) -> tuple[str, ...]:
     """The phrasing names a family can produce, spec templates first."""
     _check_family(family)
@@ -400,11 +403,13 @@ def phrasings(family: str) -> tuple[str, ...]:
 
 
 def make_graph(family: str, rng: random.Random, max_nodes: int = 7) -> GraphSpec:
-    """A random graph of the family with 3..max_nodes nodes (architecture may cap below)."""
+    """A random graph of the family with up to max_nodes nodes (architecture may cap below);
+    flowcharts and networks start larger, as their 3-node graphs are too few to tell apart."""
     _check_family(family)
     if not 3 <= max_nodes <= MAX_NODES:
         raise ValueError(f"max_nodes must be between 3 and {MAX_NODES}, got {max_nodes}")
-    nodes, edges, extra = _REGISTRY[family].graph(rng, rng.randint(3, max_nodes))
+    fewest = min(MIN_NODES.get(family, 3), max_nodes)
+    nodes, edges, extra = _REGISTRY[family].graph(rng, rng.randint(fewest, max_nodes))
     directed, graph_attrs, node_defaults = _STYLE[family]
     g = GraphSpec(family, rng.choice(_NAMES[family]), directed, nodes, edges, **extra)
     g.graph_attrs, g.node_defaults = dict(graph_attrs), dict(node_defaults)

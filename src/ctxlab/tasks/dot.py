@@ -44,8 +44,8 @@ POOL_SHARES = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 
 
 class DotConfig(TaskConfig):
-    """`num_samples` is per family. With `source`, pairs come from that file or folder instead,
-    and `pool` picks a structure-disjoint 80/10/10 share of them (as recipes' splits do)."""
+    """`num_samples` is per family. With `source`, pairs come from that file or folder instead.
+    `pool` picks a structure-disjoint 80/10/10 share of the graphs (a recipe's splits set it)."""
 
     name: Literal["dot"] = Field("dot", description=NAME_HELP)
     families: list[str] = Field(
@@ -63,8 +63,10 @@ class DotConfig(TaskConfig):
     source: str | None = Field(
         None, description="a JSON/jsonl pair file or a folder of pair folders instead"
     )
-    pool: Pool = Field("all", description="pairs of --source: all, or a structure-disjoint share")
-    pool_seed: int = Field(0, description="seed of the train/val/test partition of --source")
+    pool: Pool = Field(
+        "all", description="graphs: all, or a structure-disjoint train/val/test share (splits)"
+    )
+    pool_seed: int = Field(0, description="seed of the train/val/test partition of graphs")
     strict: bool = Field(
         False, description="stop at the first pair whose DOT Graphviz rejects (else skip it)"
     )
@@ -133,12 +135,29 @@ class DotTask(Task):
         cfg = self.config
         if cfg.source:
             return self._sample(self._from_pairs(cfg.source))
-        return [
-            self.example(family, i, v)
-            for family in cfg.families
-            for i in range(cfg.num_samples)
-            for v in range(cfg.variants_per_graph)
-        ]
+        return [example for family in cfg.families for example in self._family(family)]
+
+    def _family(self, family: str) -> list[Example]:
+        """`num_samples` graphs of a family in the pool, each in `variants_per_graph` phrasings.
+        Graph i is kept when its structure falls in the pool, so a recipe's splits (each its
+        own pool) share no graph however they are seeded."""
+        cfg = self.config
+        examples: list[Example] = []
+        i = kept = 0
+        while kept < cfg.num_samples:
+            first = self.example(family, i)
+            if in_pool(first.meta["graph_key"], cfg.pool, cfg.pool_seed):
+                examples += [first] + [
+                    self.example(family, i, v) for v in range(1, cfg.variants_per_graph)
+                ]
+                kept += 1
+            i += 1
+            if i > 100 * cfg.num_samples + 1000:
+                raise CtxlabError(
+                    f"only {kept} distinct {family} graphs fall in the {cfg.pool} pool after "
+                    f"{i} draws: raise task.max_nodes or ask for fewer examples"
+                )
+        return examples
 
     def example(self, family: str, i: int, variant: int = 0) -> Example:
         """Example i of a family: depends only on (seed, family, i) and the phrasing variant."""
