@@ -140,7 +140,7 @@ def test_strict_eval_exits_2_without_a_run_directory(tmp_path, tiny_model_dir):
         ]
     )
     assert code == 2 and "Graphviz rejects its DOT" in err and "--strict" in err
-    assert not runs.exists() or not any(runs.rglob("*"))
+    assert not runs.exists() or not any(runs.rglob("config.yaml"))
 
 
 def test_source_pools_are_disjoint_by_structure(tmp_path):
@@ -235,3 +235,42 @@ def test_without_graphviz_a_dot_command_exits_2_with_the_install_hint(tmp_path, 
     code, _, err = run_cli(["data", "dot", "-o", str(output)])
     assert code == 2 and "Graphviz's `dot` program is not on PATH" in err
     assert "install" in err and not output.exists()
+
+
+def test_dot_quick_recipe_end_to_end_on_a_tiny_model(tmp_path, tiny_model_dir):
+    """The preset's recipe at tiny size: structure-disjoint splits, both sides scored, report."""
+    from ctxlab.recipes import preset_config, run_config
+
+    sets = [
+        f"model.name={tiny_model_dir}",
+        f"run.runs_dir={tmp_path / 'runs'}",
+        "task.families=fsm,tree",
+        "splits.train=3",
+        "splits.val=1",
+        "splits.test=2",
+        "eval.max_new_tokens=8",
+        "training.epochs=1",
+        "training.eval_steps=2",
+        "training.save_steps=2",
+    ]
+    summary = run_config(preset_config("dot-quick", sets, "finetune"))
+    run = summary.run_dir
+    splits = {s: read_jsonl(run / "data" / f"{s}.jsonl") for s in ("train", "val", "test")}
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [6, 2, 4]
+    seen = {e.meta["graph_key"] for s in ("train", "val") for e in splits[s]}
+    assert not seen & {e.meta["graph_key"] for e in splits["test"]}
+    comparison = json.loads((run / "comparison.json").read_text())
+    assert comparison["metric"] == "graph_f1" and comparison["tests"]["valid"]["n"] == 4
+    assert "graph_f1 by family, input_kind" in (run / "report.md").read_text()
+    assert sorted((run / "tuned" / "renders").glob("*.png"))
+
+
+def test_strict_run_on_a_pair_file_exits_2_without_a_run_directory(tmp_path, tiny_model_dir):
+    file, _ = write_pairs(tmp_path)
+    runs = tmp_path / "runs"
+    code, _, err = run_cli(
+        ["run", "dot-quick", "--runs-dir", str(runs), "--set", f"model.name={tiny_model_dir}",
+         "--set", f"task.source={file}", "--set", "task.strict=true"]
+    )
+    assert code == 2 and f"{file}[2]: Graphviz rejects its DOT" in err
+    assert not runs.exists() or not any(runs.rglob("config.yaml"))

@@ -4,6 +4,8 @@ A score on 40 examples is an interval, not a point, and a before/after claim mus
 the same examples. Scores here are per-example values on a 0..`scale` scale (percent by default):
 - 0/`scale` scores (right or wrong) get the exact binomial (Clopper-Pearson) interval; others a
   seeded percentile bootstrap of the mean (`scipy.stats.bootstrap`).
+- A per-token rate over items of unequal size (a held-out sequence's loss) gets a bootstrap that
+  resamples whole items (`ratio_interval`), since the tokens of one item are not independent.
 - A paired change is tested with the exact sign test on the per-example differences, which for
   0/1 scores is the exact McNemar test (only discordant pairs count); its interval is a seeded
   bootstrap of the mean difference.
@@ -92,6 +94,40 @@ def interval(values: Sequence[float], scale: float = 100.0, seed: int = 0) -> In
         return Interval(ci.low * scale, ci.high * scale, "exact binomial")
     low, high = _bootstrap(values, seed)
     return Interval(low, high, "bootstrap")
+
+
+def ratio_interval(
+    numerators: Sequence[float], denominators: Sequence[float], seed: int = 0
+) -> Interval:
+    """A 95% interval of sum(numerators) / sum(denominators), resampling the (numerator,
+    denominator) pairs: the per-token mean of a quantity summed over items of unequal size (a
+    held-out sequence's loss over its tokens), where the tokens of one item are not
+    independent; (nan, nan) for no items."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    num, den = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
+    if not len(num) or den.sum() <= 0:
+        return Interval(math.nan, math.nan, "none")
+    point = float(num.sum() / den.sum())
+    if len(num) < 2 or np.allclose(num / np.where(den > 0, den, 1), point):
+        return Interval(point, point, "bootstrap over items")
+
+    def ratio(a, b, axis=-1):
+        return a.sum(axis=axis) / np.maximum(b.sum(axis=axis), 1e-12)
+
+    result = bootstrap(
+        (num, den),
+        ratio,
+        paired=True,
+        vectorized=True,
+        confidence_level=CONFIDENCE,
+        n_resamples=RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    ci = result.confidence_interval
+    return Interval(float(ci.low), float(ci.high), "bootstrap over items")
 
 
 def paired_test(

@@ -1,7 +1,9 @@
 """Run directories: `RUNS/NAME/YYYYmmdd_HHMMSS/` plus a `RUNS/NAME/latest` link.
 
 A run is written under a hidden temporary name and renamed into place only when it finishes,
-so a crash or a bad input leaves no half-written run, and a run never overwrites another.
+so a crash or a bad input leaves no half-written run, and a run never overwrites another. A run
+that sets `keep_on_error` (training with checkpoints worth resuming) is left where it is, under
+its temporary name, when it fails.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class RunDir:
         self.base.mkdir(parents=True, exist_ok=True)
         self.path = self.base / f".incomplete-{self.stamp}-{os.getpid()}"
         self.path.mkdir()
+        self.keep_on_error = False
         self.logger = logging.getLogger(f"ctxlab.run.{id(self)}")
         self.logger.setLevel(logging.INFO)
         self._handler = logging.FileHandler(self.path / "run.log", encoding="utf-8")
@@ -64,5 +67,7 @@ class RunDir:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.finish()
+        elif self.keep_on_error:
+            self._close_log()
         else:
             self.abort()

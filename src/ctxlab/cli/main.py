@@ -21,7 +21,7 @@ COMMANDS = {
     "train": "fine-tune a model (SFT or scratchpad; LoRA, QLoRA or full)",
     "export": "merge a training run's adapter into a standalone model",
     "tokenizer": "train a byte-level BPE tokenizer for a from-scratch model",
-    "verify": "check gold or predicted proofs/labels of prontoqa or folio data with the solvers",
+    "verify": "check gold or predicted answers: prontoqa proofs, folio labels, dot graphs",
     "rag": "retrieval-augmented generation: index, ask, eval, report, curves",
     "report": "rebuild report.md and plots of any run directory from its artifacts",
     "curves": "accuracy vs gold position / number of documents, one line per run",

@@ -2,8 +2,9 @@
 them into chunks.
 
 A text file is one document titled by its file name. A jsonl(.gz) line is one passage
-(`text`, `passage` or `context`, with optional `title` and `id`) or a lost-in-the-middle record
-whose `ctxs` each become a passage; identical (title, text) passages are kept once.
+(`text`, `passage` or `context`, or the `text_field` a caller names, with optional `title` and
+`id`) or a lost-in-the-middle record whose `ctxs` each become a passage; identical (title, text)
+passages are kept once.
 """
 
 from __future__ import annotations
@@ -55,40 +56,46 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def passages_of(record: object) -> list[dict]:
-    """(title, text, id) dicts of one jsonl line: its ctxs, or the record as one passage."""
+def passages_of(record: object, text_field: str | None = None) -> list[dict]:
+    """(title, text, id) dicts of one jsonl line: its ctxs, or the record as one passage; the
+    text is `text_field` when given, else the first of text, passage and context."""
     if not isinstance(record, dict):
         raise TypeError("a line must be a JSON object")
-    if isinstance(record.get("ctxs"), list):
+    if isinstance(record.get("ctxs"), list) and (text_field is None or text_field not in record):
         return [
-            {"title": str(c.get("title") or ""), "text": c["text"], "id": c.get("id")}
+            {"title": str(c.get("title") or ""), "text": c[text_field or "text"], "id": c.get("id")}
             for c in record["ctxs"]
         ]
-    for key in ("text", "passage", "context"):
+    for key in (text_field,) if text_field else ("text", "passage", "context"):
         if isinstance(record.get(key), str):
             return [{"title": str(record.get("title") or ""), "text": record[key]}]
-    raise KeyError("text")
+    raise KeyError(text_field or "text")
 
 
-def read_jsonl_passages(path: Path) -> Iterable[tuple[int, dict]]:
+def read_jsonl_passages(path: Path, text_field: str | None = None) -> Iterable[tuple[int, dict]]:
     """(line number, passage) pairs; a bad line names file:line and what it needs."""
+    needs = f"a {text_field!r} field (--text-field)" if text_field else "text (or passage/context)"
     for number, raw in json_lines(path, "passages"):
         try:
-            for passage in passages_of(raw):
+            for passage in passages_of(raw, text_field):
                 if not isinstance(passage["text"], str):
                     raise TypeError("text must be a string")
                 yield number, passage
         except (KeyError, TypeError) as err:
             raise CtxlabError(
                 f"{path}:{number} is not a passage ({type(err).__name__}: {err}): each line "
-                "needs text (or passage/context), optionally title, or lost-in-the-middle ctxs"
+                f"needs {needs}, optionally title, or lost-in-the-middle ctxs"
             ) from None
 
 
 def load_chunks(
-    paths: Sequence[str | Path], splitter: SplitterConfig, encode: Encode | None = None
+    paths: Sequence[str | Path],
+    splitter: SplitterConfig,
+    encode: Encode | None = None,
+    text_field: str | None = None,
 ) -> list[Chunk]:
-    """Every file's documents split into chunks; empty documents give none."""
+    """Every file's documents split into chunks (a jsonl line's text from `text_field` when
+    given); empty documents give none."""
     splitter.check()
     chunks: list[Chunk] = []
     seen: set[tuple[str, str]] = set()
@@ -100,7 +107,7 @@ def load_chunks(
                 raise CtxlabError(f"{path} is not UTF-8 text: convert it or leave it out") from None
             docs = [(0, {"title": path.stem, "text": text})]
         else:
-            docs = list(read_jsonl_passages(path))
+            docs = list(read_jsonl_passages(path, text_field))
         for line, doc in docs:
             if (doc["title"], doc["text"]) in seen:
                 continue

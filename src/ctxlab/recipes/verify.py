@@ -1,8 +1,8 @@
 """The `verify` recipe (`ctxlab verify`): check a data file's gold answers, or a model's
-predictions, with the task's own solver (its `verify` hook: the proof checker for prontoqa, z3
-for folio; see `ctxlab.solvers.verdicts`). Everything is computed before the run directory is
-created, so bad input leaves none behind; the run holds results.json (`kind: verify`, metrics
-with intervals) and verdicts.jsonl.
+predictions, with the task's own checker (its `verify` hook: the proof checker for prontoqa, z3
+for folio, see `ctxlab.solvers.verdicts`; Graphviz and the structure metric for dot). Everything
+is computed before the run directory is created, so bad input leaves none behind; the run holds
+results.json (`kind: verify`, metrics with intervals) and verdicts.jsonl.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class VerifyRun(RunConfig):
 
 
 class VerifyConfig(RecipeConfig):
-    """`ctxlab verify`: the task (prontoqa or folio) and its data file (`task.data`), and
+    """`ctxlab verify`: the task (prontoqa, folio or dot) and its data file (`task.data`), and
     optionally a model's predictions to check instead of the gold answers."""
 
     recipe: Literal["verify"] = "verify"  # type: ignore[assignment]

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import PartialState
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, set_seed
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainerState, set_seed
 from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -57,21 +57,59 @@ class TrainResult:
     summary: dict = field(default_factory=dict)
 
 
-class CtxlabTrainer(Trainer):
-    """`Trainer` with two changes. The loss projects onto the vocabulary only at positions whose
-    next token is a target (`logits_to_keep`): with answer-only labels the 49K-vocabulary logits
-    of every prompt position are what dominated CPU training time. And `final/` is saved from
-    the end-of-training log, which `Trainer` emits before it loads the best checkpoint back."""
+class SavingTrainer(Trainer):
+    """`Trainer` that saves `final/` from the end-of-training log, which `Trainer` emits before
+    it loads the best checkpoint back, and saves directories atomically: what fine-tuning and
+    pre-training share."""
+
+    def __init__(self, *args, final_dir: Path | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.final_dir = final_dir
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        super().log(logs, start_time)
+        if "train_runtime" in logs and self.final_dir is not None:
+            self.save_atomic(self.final_dir)
+
+    def save_atomic(self, target: Path) -> None:
+        """`save_model` into a hidden temporary directory, then rename it over `target` (main
+        process); every process joins, as FSDP/DeepSpeed saving needs."""
+        tmp = target.with_name(f".{target.name}.tmp")
+        if self.is_world_process_zero() and tmp.exists():
+            shutil.rmtree(tmp)
+        self.accelerator.wait_for_everyone()
+        self.save_model(str(tmp))
+        self.accelerator.wait_for_everyone()
+        if self.is_world_process_zero():
+            (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; nothing reads it
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        self.accelerator.wait_for_everyone()
+
+
+def stopped_early(early: EarlyStoppingCallback | None, state: TrainerState) -> bool:
+    """Whether `early` ended the run: its patience ran out before the last step."""
+    return bool(
+        early
+        and early.early_stopping_patience_counter >= early.early_stopping_patience
+        and state.global_step < state.max_steps
+    )
+
+
+class CtxlabTrainer(SavingTrainer):
+    """`SavingTrainer` whose loss projects onto the vocabulary only at positions whose next token
+    is a target (`logits_to_keep`): with answer-only labels the 49K-vocabulary logits of every
+    prompt position are what dominated CPU training time. It can add the task's metrics on
+    generated validation answers to each evaluation."""
 
     def __init__(
         self,
         *args,
-        final_dir: Path | None = None,
         task_metrics: Callable[[torch.nn.Module], dict[str, float]] | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
-        self.final_dir = final_dir
         self.task_metrics = task_metrics
         # Count target tokens over all gradient-accumulation micro-batches (and processes), so
         # each token weighs the same whatever batch it lands in, as HF does for its own loss.
@@ -114,27 +152,6 @@ class CtxlabTrainer(Trainer):
             scores = self.task_metrics(self.accelerator.unwrap_model(self.model))
             output.metrics.update({f"{prefix}_{k}": v for k, v in scores.items()})
         return output
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        super().log(logs, start_time)
-        if "train_runtime" in logs and self.final_dir is not None:
-            self.save_atomic(self.final_dir)
-
-    def save_atomic(self, target: Path) -> None:
-        """`save_model` into a hidden temporary directory, then rename it over `target` (main
-        process); every process joins, as FSDP/DeepSpeed saving needs."""
-        tmp = target.with_name(f".{target.name}.tmp")
-        if self.is_world_process_zero() and tmp.exists():
-            shutil.rmtree(tmp)
-        self.accelerator.wait_for_everyone()
-        self.save_model(str(tmp))
-        self.accelerator.wait_for_everyone()
-        if self.is_world_process_zero():
-            (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; nothing reads it
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        self.accelerator.wait_for_everyone()
 
 
 def resolve_init(path: str | None) -> tuple[Path | None, dict]:
@@ -384,11 +401,7 @@ def train(
         "tokens_per_s": metrics.tokens_per_s(state),
         "padding_share": grouped_padding_share(train_ds, config.batch_size, config.seed),
         "truncated_examples": train_ds.num_truncated,
-        "stopped_early": bool(
-            early
-            and early.early_stopping_patience_counter >= early.early_stopping_patience
-            and state.global_step < state.max_steps
-        ),
+        "stopped_early": stopped_early(early, state),
         "resumed_from": Path(resume_from).name if resume_from else None,
         "method": config.method,
         "peft": peft_name,
