@@ -222,7 +222,7 @@ def test_only_tasks_with_a_solver_verify(tmp_path: Path):
     from ctxlab.recipes.verify import verifiable_tasks
     from ctxlab.tasks.base import get_task_class
 
-    assert verifiable_tasks() == ["folio", "prontoqa"]
+    assert verifiable_tasks() == ["dot", "folio", "prontoqa"]
     niah = get_task_class("niah")
     with pytest.raises(CtxlabError, match="has no solver"):
         niah(niah.config_class()).verify([], None)

@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "fine-tune a model (SFT or scratchpad; LoRA, QLoRA or full)",
     "export": "merge a training run's adapter into a standalone model",
     "tokenizer": "train a byte-level BPE tokenizer for a from-scratch model",
+    "pretrain": "pre-train a decoder (causal LM) or encoder (MLM) from random weights",
     "verify": "check gold or predicted answers: prontoqa proofs, folio labels, dot graphs",
     "rag": "retrieval-augmented generation: index, ask, eval, report, curves",
     "report": "rebuild report.md and plots of any run directory from its artifacts",

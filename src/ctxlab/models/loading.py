@@ -210,6 +210,19 @@ def resolve_source(
     return spec, None  # a hub id
 
 
+def _check_generates(config, spec: str, trust_remote_code: bool) -> None:
+    """Refuse a model with no causal-LM class (an encoder): it cannot generate an answer."""
+    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    if trust_remote_code and getattr(config, "auto_map", None):
+        return  # the model's own code decides
+    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
+        raise CtxlabError(
+            f"model {spec} is a {config.model_type} encoder, which cannot generate text: pass a "
+            "decoder (causal LM), e.g. a `ctxlab pretrain --arch decoder` run's final/"
+        )
+
+
 def load_model(
     spec: str = DEFAULT_MODEL,
     dtype: str = "auto",
@@ -233,6 +246,7 @@ def load_model(
         else:
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
             config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+            _check_generates(config, spec, trust_remote_code)
             if rope_scaling:
                 window = apply_rope_scaling(config, parse_rope_scaling(rope_scaling), spec)
             model = AutoModelForCausalLM.from_pretrained(

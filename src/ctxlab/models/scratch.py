@@ -161,7 +161,9 @@ def arch_of(model_dir: Path) -> str:
     try:
         config = AutoConfig.from_pretrained(model_dir)
     except (OSError, ValueError) as err:
-        raise CtxlabError(f"{model_dir}: not a model directory transformers reads ({err})") from None
+        raise CtxlabError(
+            f"{model_dir}: not a model directory transformers reads ({err})"
+        ) from None
     if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING:
         return "decoder"
     if type(config) in MODEL_FOR_MASKED_LM_MAPPING:
@@ -173,5 +175,14 @@ def arch_of(model_dir: Path) -> str:
     )
 
 
-def context_length_of(model) -> int:
-    return int(model.config.max_position_embeddings)
+def dims_of(model) -> Dims:
+    """The dimensions a built or loaded model has (an `--init-from` model keeps its own)."""
+    c = model.config
+    return Dims(
+        c.num_hidden_layers,
+        c.hidden_size,
+        c.num_attention_heads,
+        c.intermediate_size,
+        c.max_position_embeddings,
+        float(c.attention_dropout),
+    )

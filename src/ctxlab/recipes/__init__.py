@@ -2,10 +2,11 @@
 
 A recipe is a pydantic config class (a `RecipeConfig`: its `recipe` field holds its name) and a
 `run(config) -> RunSummary` that writes one run directory. The built-in recipes are `eval`,
-`finetune` (baseline -> train -> tuned), `oak` (SFT then solver-verified DPO rounds), `rag_eval`
-and `verify`; their shared steps live in `recipes/common.py`. A new kind of run is a new file
-here that calls `register`, plus a preset naming it. A flag never switches recipes: the preset's
-`recipe:` does, and a key that belongs to another recipe is refused by name.
+`finetune` (baseline -> train -> tuned), `oak` (SFT then solver-verified DPO rounds), `rag_eval`,
+`verify` and `pretrain` (a decoder or encoder from random weights); their shared steps live in
+`recipes/common.py`. A new kind of run is a new file here that calls `register`, plus a preset
+naming it. A flag never switches recipes: the preset's `recipe:` does, and a key that belongs to
+another recipe is refused by name.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ BUILTIN = {
     "oak": "ctxlab.recipes.oak",
     "rag_eval": "ctxlab.recipes.rag_eval",
     "verify": "ctxlab.recipes.verify",
+    "pretrain": "ctxlab.recipes.pretrain",
 }
 
 

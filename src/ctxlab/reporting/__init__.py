@@ -20,6 +20,7 @@ BUILDERS: dict[str, tuple[str, str]] = {
     "oak": ("oak_report", "build_oak_report"),
     "rag": ("rag_report", "build_rag_report"),
     "verify": ("verify_report", "build_verify_report"),
+    "pretrain": ("pretrain_report", "build_pretrain_report"),
 }
 
 

@@ -2,9 +2,11 @@
 
 Every artifact is JSON with a `kind`: `eval` (an eval run's results.json), `comparison` (a
 before/after run's comparison.json), `oak` (oak.json, one row a DPO round), `rag` (a RAG eval's
-results.json) and `verify` (a verify run's results.json). Each records the metrics it holds, a
-95% interval for every aggregate (`ctxlab.stats`), and the breakdown columns its rows are keyed
-by, so a before/after table matches rows on those columns and nothing else.
+results.json), `verify` (a verify run's results.json) and `pretrain` (a pre-training run's
+results.json: held-out scores beside the unigram baseline's, and the training summary). Each
+records the metrics it holds, a 95% interval for every aggregate (`ctxlab.stats`), and the
+breakdown columns its rows are keyed by, so a before/after table matches rows on those columns
+and nothing else.
 
 Files written before artifacts had a kind are read too: the kind is inferred from the file name
 and content, and missing intervals read as empty.
@@ -113,13 +115,34 @@ class VerifyResults(_Artifact, Scores):
     breakdown_keys: list[str] = []
 
 
-Artifact = EvalResults | Comparison | OakSummary | RagResults | VerifyResults
+class PretrainResults(_Artifact, Scores):
+    """A from-scratch model's held-out scores (`test_`/`val_` perplexity for a decoder, masked
+    accuracy for an encoder, each beside its `unigram_` baseline on the same tokens), the gain
+    over that baseline per split with its interval, and what the training cost."""
+
+    kind: Literal["pretrain"] = "pretrain"
+    task: Literal["pretrain"] = "pretrain"
+    arch: Literal["decoder", "encoder"]
+    model: str
+    dimensions: dict[str, Any]
+    parameters: int
+    tokenizer: dict[str, Any]
+    data: dict[str, Any]
+    context_length: int
+    padding_share: float
+    gains: list[dict[str, Any]] = []
+    training: dict[str, Any] = {}
+    timing: dict[str, float] = {}
+
+
+Artifact = EvalResults | Comparison | OakSummary | RagResults | VerifyResults | PretrainResults
 KINDS: dict[str, type[_Artifact]] = {
     "eval": EvalResults,
     "comparison": Comparison,
     "oak": OakSummary,
     "rag": RagResults,
     "verify": VerifyResults,
+    "pretrain": PretrainResults,
 }
 
 
@@ -183,5 +206,5 @@ def find_artifact(run_dir: str | Path) -> Path:
             return run_dir / name
     raise CtxlabError(
         f"{run_dir} holds none of {', '.join(ARTIFACT_FILES)}: pass a run directory made by "
-        "`ctxlab eval`, `ctxlab run`, `ctxlab rag eval` or `ctxlab verify`"
+        "`ctxlab eval`, `ctxlab run`, `ctxlab rag eval`, `ctxlab verify` or `ctxlab pretrain`"
     )

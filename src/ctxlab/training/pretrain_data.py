@@ -144,7 +144,11 @@ class CausalDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         ids, mask = self.packed.input_ids[i], self.packed.attention_mask[i]
-        return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "labels": ids.masked_fill(mask == 0, -100),
+        }
 
 
 class MaskedDataset(torch.utils.data.Dataset):
@@ -162,7 +166,11 @@ class MaskedDataset(torch.utils.data.Dataset):
         item = {"attention_mask": self.packed.attention_mask[i]}
         if self.masked is None:
             return {**item, "input_ids": self.packed.input_ids[i]}
-        return {**item, "input_ids": self.masked["input_ids"][i], "labels": self.masked["labels"][i]}
+        return {
+            **item,
+            "input_ids": self.masked["input_ids"][i],
+            "labels": self.masked["labels"][i],
+        }
 
 
 class MaskingCollator:
