@@ -363,3 +363,33 @@ def test_index_types_from_faiss_factory_strings(tmp_path, embedder, capsys):
     assert index.info["index_type"] == "HNSW8" and index.info["ef_search"] == 32
     hits = index.retrieve(embedder, ["What does the quill beetle eat?"], 1)[0]
     assert hits[0].chunk.title == "Quill beetle"
+
+
+def test_a_plain_encoder_directory_embeds_by_mean_pooling(tmp_path, tokenizer, capsys):
+    """An MLM directory (what `ctxlab pretrain --arch encoder` writes) is an embedder: its token
+    states mean-pooled, rows of norm 1, the same text the same vector, the index built with it."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    tok, _ = tokenizer
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    encoder = tmp_path / "encoder"
+    BertForMaskedLM(config).save_pretrained(encoder)
+    tok.save_pretrained(encoder)
+    embedder = Embedder(str(encoder))
+    vectors = embedder.encode(["the quill beetle eats bark", "a b c", "the quill beetle eats bark"])
+    assert vectors.shape == (3, 32) and embedder.dim == 32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-2)  # bf16 on this CPU
+    assert np.allclose(vectors[0], vectors[2]) and not np.allclose(vectors[0], vectors[1])
+    docs = tmp_path / "docs.jsonl"
+    _write_records(docs, [{"title": t, "text": x} for t, x in TOPICS])
+    argv = ["rag", "index", str(docs), "-o", str(tmp_path / "idx"), "--no-progress"]
+    assert main([*argv, "--embedder", str(encoder)]) == 0
+    assert "UNEXPECTED" not in capsys.readouterr().err  # the unused MLM head is not reported
+    assert RagIndex.load(tmp_path / "idx").embedder_name == str(encoder.resolve())

