@@ -45,6 +45,23 @@ class ModelConfig(Section):
         description="linear, dynamic or yarn[:FACTOR] (factor 2 by default): stretch a RoPE "
         "model's window past the one it was trained on",
     )
+    backend: Literal["hf", "openai", "vllm"] = Field(
+        "hf",
+        description="hf (in process), openai (an OpenAI-compatible server; also --model "
+        "openai:NAME) or vllm (GPU)",
+    )
+    base_url: str | None = Field(
+        None, description="the openai backend's server, e.g. http://127.0.0.1:8000/v1"
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="environment variable holding the server's API key"
+    )
+    tokenizer: str | None = Field(
+        None, description="the served model's tokenizer, to count prompt tokens (openai backend)"
+    )
+    concurrency: int = Field(8, ge=1, description="requests in flight at once (openai backend)")
+    timeout_s: float = Field(120.0, gt=0, description="seconds per request (openai backend)")
+    tensor_parallel: int = Field(1, ge=1, description="GPUs per model (vllm backend)")
 
     @field_validator("rope_scaling")
     @classmethod

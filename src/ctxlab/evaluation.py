@@ -47,7 +47,10 @@ def budget(config: Config, task: Task) -> int:
 
 
 def check_window(examples: list[Example], task: Task, loaded: LoadedModel, tokens: int) -> None:
-    """Refuse, before generating, an example whose prompt plus budget exceeds the window."""
+    """Refuse, before generating, an example whose prompt plus budget exceeds the window (a
+    server without a tokenizer given judges that itself, per example)."""
+    if loaded.tokenizer is None:
+        return
     for example in examples:
         messages, prefix = task.prompt(example)
         prompt = count_prompt_tokens(loaded.tokenizer, messages, prefix)
@@ -87,16 +90,15 @@ def run_eval(
 ) -> EvalResult:
     """Generate, score and aggregate; writes predictions, results and summary into `out_dir`
     when given (the eval-run layout, also each part of a recipe's run: baseline/, tuned/, ...)."""
-    from ctxlab.generation import generate
+    from ctxlab.backends import generate_with
 
     tokens = budget(config, task)
     threads = machine()
     if config.eval.progress:
         console.print(f"{task.name} eval: {describe(threads)}", markup=False, highlight=False)
     start = time.perf_counter()
-    outputs = generate(
-        loaded.model,
-        loaded.tokenizer,
+    outputs = generate_with(
+        loaded,
         task.requests(examples, tokens),
         config.eval.batch_size,
         progress=config.eval.progress,
@@ -127,7 +129,7 @@ def run_eval(
         "model": {
             "name": loaded.name,
             "dtype": str(loaded.dtype).removeprefix("torch."),
-            "device": str(loaded.model.device),
+            "device": loaded.backend.device if loaded.backend else str(loaded.model.device),
             "max_length": loaded.max_length,
             "rope_scaling": loaded.rope_scaling,
         },

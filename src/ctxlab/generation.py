@@ -118,7 +118,7 @@ def _eos_ids(model, tokenizer) -> set[int]:
     return {i for i in ids if i is not None}
 
 
-def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
     hits = [(text.find(s), s) for s in stop if s and s in text]
     if not hits:
         return text, None
@@ -201,7 +201,7 @@ def _generate_batch(
             req = requests[row]
             if req.stop:
                 text = tokenizer.decode(new_tokens[row], skip_special_tokens=True)
-                if _cut_at_stop(text, req.stop)[1] is not None:
+                if cut_at_stop(text, req.stop)[1] is not None:
                     done[row], stopped_by[row] = True, "stop"
             if len(new_tokens[row]) >= req.max_new_tokens:
                 done[row] = True
@@ -220,7 +220,7 @@ def _generate_batch(
     results = []
     for row, req in enumerate(requests):
         text = tokenizer.decode(new_tokens[row], skip_special_tokens=True)
-        text, hit = _cut_at_stop(text, req.stop)
+        text, hit = cut_at_stop(text, req.stop)
         results.append(
             Generation(
                 text=text,

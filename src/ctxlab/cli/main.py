@@ -27,6 +27,7 @@ COMMANDS = {
     "report": "rebuild report.md and plots of any run directory from its artifacts",
     "curves": "accuracy vs gold position / number of documents, one line per run",
     "runs": "the finished runs under a runs directory, with their headline scores",
+    "serve": "an OpenAI-compatible chat-completions server over a model (and adapter)",
     "models": "the built-in model, its cache state, how to pass others",
     "presets": "the shipped presets and the recipe each runs",
 }

@@ -39,6 +39,7 @@ class LoadedModel:
     max_length: int
     load_s: float
     rope_scaling: str | None = None  # e.g. "yarn x2": the window is stretched past training
+    backend: object | None = None  # generates instead of `model` (ctxlab.backends): a server
 
 
 def _load_gguf(path: Path) -> tuple[PreTrainedModel, object]:

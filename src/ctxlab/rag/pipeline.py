@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ctxlab.generation import Generation, generate
+from ctxlab.backends import generate_with
+from ctxlab.generation import Generation
 from ctxlab.prompts import GenerationRequest
 from ctxlab.rag.index import Hit
 from ctxlab.tasks.multidoc import generation_defaults, question_request
@@ -70,7 +71,7 @@ def answer(
     requests = [
         request(q, h, template, max_new_tokens, stop, scratchpad) for q, h in zip(questions, hits)
     ]
-    outputs = generate(loaded.model, loaded.tokenizer, requests, batch_size, progress, description)
+    outputs = generate_with(loaded, requests, batch_size, progress, description)
     return [
         Answer(q, out.text.strip(), list(h), out) for q, h, out in zip(questions, hits, outputs)
     ]

@@ -79,9 +79,13 @@ class Timer(dict):
 
 
 def load_base(config: Config) -> LoadedModel:
+    """The model in this process, or a backend that generates for it (a server, vLLM)."""
+    from ctxlab.backends import backend_name, load_backend
     from ctxlab.models import load_model
 
     m = config.model
+    if backend_name(m.name, m.backend) != "hf":
+        return load_backend(m)
     return load_model(m.name, m.dtype, m.device, m.trust_remote_code, m.rope_scaling)
 
 

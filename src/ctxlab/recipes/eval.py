@@ -8,6 +8,7 @@ model loads, and an example longer than the model's window before the run direct
 from __future__ import annotations
 
 from ctxlab.config import Config
+from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import EvalResult, budget, check_window, make_task, run_eval
 from ctxlab.models import LoadedModel
 from ctxlab.recipes import RunSummary, register
@@ -22,6 +23,12 @@ def evaluate_config(config: Config, loaded: LoadedModel | None = None) -> EvalRe
     examples = task.read_data(config.task.data) if config.task.data else None
     loaded = loaded or load_base(config)
     if examples is None:
+        if loaded.tokenizer is None:
+            raise CtxlabError(
+                f"generating {task.name} examples fits them to lengths in the model's tokens, "
+                f"and {loaded.name} comes without a tokenizer: pass --tokenizer (the served "
+                "model's, e.g. smollm2-135m) or --data FILE"
+            )
         examples = task.generate(loaded.tokenizer, loaded.max_length)
     check_window(examples, task, loaded, budget(config, task))
     with open_run(config) as run:
