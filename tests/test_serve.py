@@ -4,58 +4,16 @@ request mapping."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
+from servers import free_port, run_cli, serving
 
 from ctxlab.backends.openai import OpenAIBackend, request_body
 from ctxlab.backends.vllm import prompts_and_settings, sampling_settings
-from ctxlab.cli.main import main
 from ctxlab.generation import Sampling
 from ctxlab.prompts import GenerationRequest, render_prompt
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(loaded, name: str):
-    """`ctxlab serve`'s app on `loaded`, in a thread: (base URL, app)."""
-    import uvicorn
-
-    from ctxlab.serve import make_app
-
-    app = make_app(loaded, name, batch_size=4)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if running.started:
-            break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/v1", app
-    finally:
-        running.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -76,6 +76,11 @@ class EvalConfig(Section):
     max_new_tokens: int | None = Field(None, ge=1, description="generation budget (task's own)")
     print_outputs: bool = Field(False, description="print every prediction with its score")
     progress: bool = Field(True, description="show progress bars")
+    resume: bool = Field(
+        False,
+        description="continue the failed eval run of this name and config (a rerun of the "
+        "same command does so too; --resume insists)",
+    )
 
 
 class RunConfig(Section):

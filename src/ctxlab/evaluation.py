@@ -8,6 +8,8 @@ module only runs them through the engine and aggregates. Every aggregate carries
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from ctxlab.tasks.base import Example, Task, get_task_class
 from ctxlab.threads import describe, machine
 
 console = Console(stderr=True)
+PARTIAL = "predictions.partial.jsonl"  # records of finished batches, while an eval runs
 
 
 @dataclass
@@ -80,6 +83,21 @@ def score_outputs(task: Task, examples: list[Example], outputs) -> list[dict]:
     ]
 
 
+def read_partial(out_dir: Path) -> dict[str, dict]:
+    """The prediction records a failed eval kept (`PARTIAL`), by example id; a line cut off by
+    the kill is dropped (its example is generated again)."""
+    path = out_dir / PARTIAL
+    done: dict[str, dict] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[record["id"]] = record
+    return done
+
+
 def run_eval(
     config: Config,
     task: Task,
@@ -89,23 +107,48 @@ def run_eval(
     log: Callable[[str], None] | None = None,
 ) -> EvalResult:
     """Generate, score and aggregate; writes predictions, results and summary into `out_dir`
-    when given (the eval-run layout, also each part of a recipe's run: baseline/, tuned/, ...)."""
+    when given (the eval-run layout, also each part of a recipe's run: baseline/, tuned/, ...).
+
+    With `out_dir`, each finished batch's records are appended (flushed) to `PARTIAL` at once,
+    and records already there are reused, not generated again: a killed eval rerun in the same
+    directory continues where it stopped and ends with the results of an uninterrupted run."""
     from ctxlab.backends import generate_with
 
     tokens = budget(config, task)
     threads = machine()
     if config.eval.progress:
         console.print(f"{task.name} eval: {describe(threads)}", markup=False, highlight=False)
+    done = read_partial(out_dir) if out_dir is not None else {}
+    todo = [e for e in examples if e.id not in done]
+    if done and log is not None:
+        log(f"resumed: {len(examples) - len(todo)} of {len(examples)} examples reused")
+    fresh: dict[str, dict] = {}
+    partial = open(out_dir / PARTIAL, "a", encoding="utf-8") if out_dir is not None else None
+
+    def keep(indices: list[int], outs: list) -> None:
+        for record in score_outputs(task, [todo[i] for i in indices], outs):
+            fresh[record["id"]] = record
+            if partial is not None:
+                partial.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if partial is not None:
+            partial.flush()
+            os.fsync(partial.fileno())
+
     start = time.perf_counter()
-    outputs = generate_with(
-        loaded,
-        task.requests(examples, tokens),
-        config.eval.batch_size,
-        progress=config.eval.progress,
-        description=f"{task.name} eval",
-    )
+    try:
+        generate_with(
+            loaded,
+            task.requests(todo, tokens),
+            config.eval.batch_size,
+            progress=config.eval.progress,
+            description=f"{task.name} eval",
+            on_batch=keep,
+        )
+    finally:
+        if partial is not None:
+            partial.close()
     eval_s = time.perf_counter() - start
-    records = score_outputs(task, examples, outputs)
+    records = [done.get(e.id) or fresh[e.id] for e in examples]
     scores = summarize(records, task.metrics)
     results = EvalResults(
         task=task.name,
@@ -149,6 +192,7 @@ def run_eval(
         write_jsonl(out_dir / "predictions.jsonl", records)
         write_json(out_dir / "results.json", results)
         write_json(out_dir / "summary.json", summary)
+        (out_dir / PARTIAL).unlink(missing_ok=True)
     if log is not None:
         main = task.metrics[0]
         log(

@@ -13,7 +13,7 @@ single-query attention through a grouped-query matmul (prefill still uses SDPA);
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -240,12 +240,16 @@ def generate(
     progress: bool = True,
     description: str = "generating",
     sampling: Sampling | None = None,
+    on_batch: Callable[[list[int], list[Generation]], None] | None = None,
 ) -> list[Generation]:
     """Greedy generation for many prompts, in input order; with `sampling`, `num_samples`
     sampled completions per request instead (request i's are items i*n .. i*n+n-1).
 
     Prompts are sorted by token length so each batch pads little; every row stops at end of turn,
-    at its own stop strings (cut from the text) or after its own `max_new_tokens`.
+    at its own stop strings (cut from the text) or after its own `max_new_tokens`. `on_batch`
+    hears each finished batch (its item indices and completions), so a caller can keep them as
+    they come. Batches run in a fixed order, longest first: the requests left after some
+    batches form the same later batches again, which is what makes a resumed run exact.
     """
     if not requests:
         return []
@@ -284,6 +288,8 @@ def generate(
                 )
                 for i, result in zip(idx, batch):
                     results[i] = result
+                if on_batch is not None:
+                    on_batch(idx, batch)
                 bar.advance(task, len(idx))
     finally:
         if model.config._attn_implementation != previous:

@@ -2,8 +2,9 @@
 
 A run is written under a hidden temporary name and renamed into place only when it finishes,
 so a crash or a bad input leaves no half-written run, and a run never overwrites another. A run
-that sets `keep_on_error` (training with checkpoints worth resuming) is left where it is, under
-its temporary name, when it fails.
+that sets `keep_on_error` (training with checkpoints worth resuming, an evaluation with the
+predictions it has made) is left where it is, under its temporary name, when it fails; a later
+run can take that directory over (`adopt`, found by `find_incomplete`) and finish it.
 """
 
 from __future__ import annotations
@@ -18,20 +19,28 @@ from pathlib import Path
 class RunDir:
     """A run being written. Use as a context manager: finished on success, removed on error."""
 
-    def __init__(self, runs_dir: str | Path, name: str):
+    def __init__(self, runs_dir: str | Path, name: str, adopt: Path | None = None):
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"run name {name!r} must be a plain directory name")
         self.base = Path(runs_dir) / name
-        self.stamp = time.strftime("%Y%m%d_%H%M%S")
         self.base.mkdir(parents=True, exist_ok=True)
-        self.path = self.base / f".incomplete-{self.stamp}-{os.getpid()}"
-        self.path.mkdir()
+        if adopt is not None:  # a failed run's directory, finished under its own stamp
+            self.stamp = adopt.name.split("-")[1]
+            self.path = adopt
+        else:
+            self.stamp = time.strftime("%Y%m%d_%H%M%S")
+            self.path = self.base / f".incomplete-{self.stamp}-{os.getpid()}"
+            self.path.mkdir()
         self.keep_on_error = False
         self.logger = logging.getLogger(f"ctxlab.run.{id(self)}")
         self.logger.setLevel(logging.INFO)
         self._handler = logging.FileHandler(self.path / "run.log", encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         self.logger.addHandler(self._handler)
+
+    @property
+    def adopted(self) -> bool:
+        return not self.path.name.endswith(f"-{os.getpid()}")
 
     def log(self, message: str) -> None:
         self.logger.info(message)
@@ -71,3 +80,30 @@ class RunDir:
             self._close_log()
         else:
             self.abort()
+
+
+def _alive(pid: int) -> bool:
+    """Whether another process with this id runs (this one's failed runs are over)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_incomplete(runs_dir: str | Path, name: str, marker: str, config_text: str) -> Path | None:
+    """The newest incomplete run of `name` left by a process that is gone, holding `marker` and
+    written with exactly `config_text` as its config.yaml: what a rerun can continue."""
+    found = []
+    for path in (Path(runs_dir) / name).glob(".incomplete-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        config = path / "config.yaml"
+        if not (path / marker).is_file() or not config.is_file() or not pid.isdigit():
+            continue
+        if not _alive(int(pid)) and config.read_text(encoding="utf-8") == config_text:
+            found.append(path)
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None

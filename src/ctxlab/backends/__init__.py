@@ -12,13 +12,14 @@ A `LoadedModel` whose `backend` is set generates through it; everything that eva
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ctxlab.generation import Generation, Sampling
 from ctxlab.prompts import GenerationRequest
 
 OPENAI_PREFIX = "openai:"
+OnBatch = Callable[[list[int], list[Generation]], None]  # finished items and their completions
 
 
 class Backend(Protocol):
@@ -33,6 +34,7 @@ class Backend(Protocol):
         progress: bool,
         description: str,
         sampling: Sampling | None = None,
+        on_batch: OnBatch | None = None,
     ) -> list[Generation]: ...
 
 
@@ -43,14 +45,25 @@ def generate_with(
     progress: bool = True,
     description: str = "generating",
     sampling: Sampling | None = None,
+    on_batch: OnBatch | None = None,
 ) -> list[Generation]:
-    """Completions of `requests` from a `LoadedModel`, through its backend if it has one."""
+    """Completions of `requests` from a `LoadedModel`, through its backend if it has one;
+    `on_batch` hears each group of finished items as it completes."""
     if loaded.backend is not None:
-        return loaded.backend.generate(requests, batch_size, progress, description, sampling)
+        return loaded.backend.generate(
+            requests, batch_size, progress, description, sampling, on_batch
+        )
     from ctxlab.generation import generate
 
     return generate(
-        loaded.model, loaded.tokenizer, requests, batch_size, progress, description, sampling
+        loaded.model,
+        loaded.tokenizer,
+        requests,
+        batch_size,
+        progress,
+        description,
+        sampling,
+        on_batch,
     )
 
 

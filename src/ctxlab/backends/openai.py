@@ -118,9 +118,11 @@ class OpenAIBackend:
         progress: bool = True,
         description: str = "generating",
         sampling: Sampling | None = None,
+        on_batch=None,
     ) -> list[Generation]:
-        """Completions in input order; with `sampling`, `num_samples` per request (request i's
-        are items i*n .. i*n+n-1), each seeded as the in-process engine seeds its rows."""
+        """Completions in input order (`on_batch` hears each as it arrives, in order); with
+        `sampling`, `num_samples` per request (request i's are items i*n .. i*n+n-1), each
+        seeded as the in-process engine seeds its rows."""
         n = sampling.num_samples if sampling is not None else 1
         jobs = [
             (r, sampling.row_seed(i, s) if sampling else None)
@@ -136,8 +138,10 @@ class OpenAIBackend:
             task = bar.add_task(description, total=len(jobs))
             futures = [pool.submit(self._one, r, sampling, seed) for r, seed in jobs]
             try:
-                for future in futures:
+                for i, future in enumerate(futures):
                     results.append(future.result())
+                    if on_batch is not None:
+                        on_batch([i], [results[-1]])
                     bar.advance(task)
             except CtxlabError:
                 for future in futures:

@@ -89,6 +89,7 @@ class VLLMBackend:
         progress: bool = True,
         description: str = "generating",
         sampling: Sampling | None = None,
+        on_batch=None,
     ) -> list[Generation]:
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
@@ -111,4 +112,6 @@ class VLLMBackend:
                     text, len(out.prompt_token_ids), len(completion.token_ids), hit or finished
                 )
             )
+        if on_batch is not None:  # vLLM returns all at once
+            on_batch(list(range(len(results))), results)
         return results

@@ -54,11 +54,22 @@ class TrainedConfig(Config):
     training: TrainConfig = TrainConfig()
 
 
+def config_text(config: Config) -> str:
+    """config.yaml's text: the config without `eval.resume`, which says how a run was started,
+    not what it is (a resumed run has its first attempt's config)."""
+    if getattr(config.eval, "resume", False):
+        config = config.model_copy(
+            update={"eval": config.eval.model_copy(update={"resume": False})}
+        )
+    return config.to_yaml()
+
+
 @contextmanager
-def open_run(config: Config) -> Iterator[RunDir]:
-    """The run directory (finished on success, removed on error) with its config.yaml."""
-    with RunDir(config.run.runs_dir, config.run.name) as run:
-        write_text(run.path / "config.yaml", config.to_yaml())
+def open_run(config: Config, adopt: Path | None = None) -> Iterator[RunDir]:
+    """The run directory (finished on success, removed on error) with its config.yaml; `adopt`
+    continues a failed run's directory instead."""
+    with RunDir(config.run.runs_dir, config.run.name, adopt) as run:
+        write_text(run.path / "config.yaml", config_text(config))
         yield run
 
 

@@ -2,17 +2,20 @@
 (config.yaml, run.log, predictions.jsonl, results.json, summary.json, report.md, plots).
 
 Inputs are checked before anything slow or anything written: a bad data file fails before the
-model loads, and an example longer than the model's window before the run directory exists.
+model loads, and an example longer than the model's window before the run directory exists. An
+eval that fails once it has started (killed, a server gone) keeps its finished predictions;
+rerunning the same command (or with --resume) continues it and finishes it as one run.
 """
 
 from __future__ import annotations
 
 from ctxlab.config import Config
 from ctxlab.errors import CtxlabError
-from ctxlab.evaluation import EvalResult, budget, check_window, make_task, run_eval
+from ctxlab.evaluation import PARTIAL, EvalResult, budget, check_window, make_task, run_eval
 from ctxlab.models import LoadedModel
 from ctxlab.recipes import RunSummary, register
-from ctxlab.recipes.common import load_base, open_run
+from ctxlab.recipes.common import config_text, console, load_base, open_run
+from ctxlab.tracking import find_incomplete
 
 
 def evaluate_config(config: Config, loaded: LoadedModel | None = None) -> EvalResult:
@@ -31,9 +34,24 @@ def evaluate_config(config: Config, loaded: LoadedModel | None = None) -> EvalRe
             )
         examples = task.generate(loaded.tokenizer, loaded.max_length)
     check_window(examples, task, loaded, budget(config, task))
-    with open_run(config) as run:
+    failed = find_incomplete(config.run.runs_dir, config.run.name, PARTIAL, config_text(config))
+    if config.eval.resume and failed is None:
+        raise CtxlabError(
+            f"nothing to resume: no failed eval run named {config.run.name!r} with this config "
+            f"under {config.run.runs_dir}: drop --resume to start afresh"
+        )
+    with open_run(config, failed) as run:
+        if run.adopted:
+            console.print(f"resuming {run.path}", markup=False, highlight=False)
         run.log(f"model {loaded.name} loaded in {loaded.load_s:.1f} s ({loaded.dtype})")
-        result = run_eval(config, task, examples, loaded, run.path, run.log)
+        run.keep_on_error = True  # from here on, a failed run keeps its predictions
+        try:
+            result = run_eval(config, task, examples, loaded, run.path, run.log)
+        except CtxlabError as err:
+            raise CtxlabError(
+                f"{err} (the predictions so far are kept in {run.path}: rerun the same command "
+                "to continue)"
+            ) from None
         build_report(run.path)
     result.run_dir = run.path
     return result
