@@ -107,7 +107,20 @@ def run_eval(
     log: Callable[[str], None] | None = None,
 ) -> EvalResult:
     """Generate, score and aggregate; writes predictions, results and summary into `out_dir`
-    when given (the eval-run layout, also each part of a recipe's run: baseline/, tuned/, ...).
+    when given (the eval-run layout, also each part of a recipe's run: baseline/, tuned/, ...)."""
+    records, eval_s = predict(config, task, examples, loaded, out_dir, log)
+    return aggregate(config, task, records, loaded, eval_s, out_dir, log)
+
+
+def predict(
+    config: Config,
+    task: Task,
+    examples: list[Example],
+    loaded: LoadedModel,
+    out_dir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[list[dict], float]:
+    """(prediction records in example order, seconds generating).
 
     With `out_dir`, each finished batch's records are appended (flushed) to `PARTIAL` at once,
     and records already there are reused, not generated again: a killed eval rerun in the same
@@ -115,9 +128,8 @@ def run_eval(
     from ctxlab.backends import generate_with
 
     tokens = budget(config, task)
-    threads = machine()
     if config.eval.progress:
-        console.print(f"{task.name} eval: {describe(threads)}", markup=False, highlight=False)
+        console.print(f"{task.name} eval: {describe(machine())}", markup=False, highlight=False)
     done = read_partial(out_dir) if out_dir is not None else {}
     todo = [e for e in examples if e.id not in done]
     if done and log is not None:
@@ -148,7 +160,20 @@ def run_eval(
         if partial is not None:
             partial.close()
     eval_s = time.perf_counter() - start
-    records = [done.get(e.id) or fresh[e.id] for e in examples]
+    return [done.get(e.id) or fresh[e.id] for e in examples], eval_s
+
+
+def aggregate(
+    config: Config,
+    task: Task,
+    records: list[dict],
+    loaded: LoadedModel,
+    eval_s: float,
+    out_dir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> EvalResult:
+    """Scores with intervals, the breakdown and the summary of prediction records; written
+    into `out_dir` when given."""
     scores = summarize(records, task.metrics)
     results = EvalResults(
         task=task.name,
@@ -177,8 +202,8 @@ def run_eval(
             "rope_scaling": loaded.rope_scaling,
         },
         "batch_size": config.eval.batch_size,
-        "max_new_tokens": tokens,
-        "machine": threads,
+        "max_new_tokens": budget(config, task),
+        "machine": machine(),
     }
     if config.eval.print_outputs:
         for r in records:

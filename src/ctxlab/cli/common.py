@@ -57,6 +57,8 @@ def preset_task(argv: list[str], default: str = "niah") -> str:
 
 
 def print_summary(summary) -> None:
+    if summary.run_dir is None:  # another process of a data-parallel run writes and reports it
+        return
     print(summary.headline)
     print(f"run directory: {summary.run_dir}")
     if (summary.run_dir / "report.md").is_file():

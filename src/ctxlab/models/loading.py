@@ -111,8 +111,12 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 
 
 def resolve_device(device: str) -> str:
+    """`auto`: CUDA when there is one (each process of a data-parallel launch its own GPU)."""
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if not torch.cuda.is_available():
+            return "cpu"
+        local = os.environ.get("LOCAL_RANK", "")
+        return f"cuda:{int(local) % torch.cuda.device_count()}" if local.isdigit() else "cuda"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise CtxlabError(
             f"device {device!r} asked for, but CUDA is not available: use --device cpu"

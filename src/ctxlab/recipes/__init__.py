@@ -32,10 +32,11 @@ BUILTIN = {
 
 @dataclass
 class RunSummary:
-    """What a recipe hands back: where its run is, one line for the terminal, the artifact."""
+    """What a recipe hands back: where its run is, one line for the terminal, the artifact.
+    `run_dir` is None in the processes of a data-parallel run that rank 0 writes for."""
 
     recipe: str
-    run_dir: Path
+    run_dir: Path | None
     headline: str
     artifact: dict[str, Any] = field(default_factory=dict)
 
