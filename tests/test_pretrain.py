@@ -103,12 +103,18 @@ def decoder(prose, runs):
 
 
 @pytest.fixture(scope="module")
-def encoder(runs):
-    """An encoder through `ctxlab run` and the shipped preset, on the preset's generated prose."""
+def encoder(prose, runs):
+    """An encoder through `ctxlab run` and the shipped preset, on the preset's generated prose,
+    with a tokenizer from `ctxlab tokenizer train`."""
+    tokenizer = runs / "tokenizer"
+    code, _, err = run_cli(
+        ["tokenizer", "train", str(prose), "--vocab-size", "600", "-o", str(tokenizer)]
+    )
+    assert code == 0, err
     code, out, err = run_cli(
         ["run", "pretrain-tiny", "--arch", "encoder", "--max-steps", "8", "--no-progress"]
-        + ["--runs-dir", str(runs), "--name", "encoder"]
-        + ["--set=data.prose_words=8000", "--set=tokenizer.vocab_size=600"]
+        + ["--runs-dir", str(runs), "--name", "encoder", "--tokenizer", str(tokenizer)]
+        + ["--set=data.prose_words=8000"]
         + ["--set=model.hidden_size=32", "--set=model.heads=2", "--set=model.ff_size=64"]
         + [
             "--set=training.eval_steps=4",
@@ -200,7 +206,7 @@ def test_decoder_end_to_end(decoder):
     assert (run / "learning_curve.png").is_file() and "test perplexity" in decoder.headline
 
 
-def test_final_decoder_evaluates_and_exports(decoder, runs, tmp_path):
+def test_final_decoder_evaluates_exports_and_fine_tunes(decoder, tmp_path):
     final = decoder.run_dir / "final"
     code, out, err = run_cli(
         ["eval", "--model", str(final), "--variant", "niah_single_1", "--lengths", "400"]
@@ -212,6 +218,18 @@ def test_final_decoder_evaluates_and_exports(decoder, runs, tmp_path):
     code, out, err = run_cli(["export", str(decoder.run_dir), "-o", str(tmp_path / "exported")])
     assert code == 0, err
     assert (tmp_path / "exported" / "model.safetensors").is_file()
+    data = tmp_path / "niah.jsonl"  # and fine-tuned like any model: LoRA on its q/k/v/o
+    code, _, err = run_cli(
+        ["data", "niah", "--variant", "niah_single_1", "--num-samples", "2"]
+        + ["--context-length", "400", "--model", str(final), "-o", str(data)]
+    )
+    assert code == 0, err
+    code, out, err = run_cli(
+        ["train", "--data", str(data), "--model", str(final), "--max-steps", "1"]
+        + ["--batch-size", "2", "--max-seq-length", "512", "-o", str(tmp_path / "lora")]
+    )
+    assert code == 0, err
+    assert (tmp_path / "lora" / "final" / "adapter_model.safetensors").is_file()
 
 
 def test_encoder_end_to_end_and_refused_by_eval(encoder, tmp_path):
@@ -223,14 +241,23 @@ def test_encoder_end_to_end_and_refused_by_eval(encoder, tmp_path):
     base = art["metrics"]["test_unigram_masked_accuracy"]
     assert 0 < base < 50 and 0 <= art["metrics"]["test_masked_accuracy"] <= 100
     assert art["dimensions"]["class"] == "ModernBertForMaskedLM"
+    assert art["tokenizer"] == {"source": str(run.parents[1] / "tokenizer"), "vocab_size": 600}
     assert "most frequent token" in (run / "report.md").read_text()
     model = AutoModelForMaskedLM.from_pretrained(run / "final")
     assert model.config.hidden_size == 32
+    code, _, err = run_cli(["export", str(run), "-o", str(tmp_path / "exported")])
+    assert code == 0, err
+    exported = AutoModelForMaskedLM.from_pretrained(tmp_path / "exported")
+    assert torch.equal(
+        exported.model.embeddings.tok_embeddings.weight,
+        model.model.embeddings.tok_embeddings.weight,
+    )
+    tmp_path = tmp_path / "runs"
     code, _, err = run_cli(
         ["eval", "--model", str(run / "final"), "--runs-dir", str(tmp_path), "--num-samples", "1"]
     )
     assert code == 2 and "encoder, which cannot generate text" in err
-    assert len(err.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
+    assert len(err.strip().splitlines()) == 1 and not tmp_path.exists()
 
 
 class Crash(TrainerCallback):
@@ -334,3 +361,10 @@ def test_empty_text_file_is_refused(tmp_path):
     code, _, err = run_cli(["pretrain", str(empty), "--runs-dir", str(tmp_path / "r")])
     assert code == 2 and f"no text to pre-train on in {empty}: the files are empty" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_help_lists_the_generated_flags():
+    code, out, _ = run_cli(["pretrain", "--help"])
+    assert code == 0 and "--arch ARCH" in out and "--mlm-probability" in out
+    code, out, _ = run_cli(["run", "pretrain-tiny", "--help"])
+    assert code == 0 and "--resume" in out and "--init-from" in out

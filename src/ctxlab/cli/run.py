@@ -25,10 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     from ctxlab.recipes import get_recipe
 
     parser.add_argument("experiment", help="a preset (see `ctxlab presets`) or a YAML file")
-    keys = add_flags(parser, RunConfig, "run.")
-    keys |= add_flags(parser, EvalConfig, "eval.", skip=("batch_size",))
     preset = next((a for a in argv if not a.startswith("-")), None)
     recipe = get_recipe(_recipe_of(preset))
+    own = {flag[2:].replace("-", "_") for flag in recipe.config_class.shortcuts}  # they win
+    keys = add_flags(parser, RunConfig, "run.")
+    keys |= add_flags(parser, EvalConfig, "eval.", skip=("batch_size", *own))
     group = parser.add_argument_group(f"recipe {recipe.name} (shortcuts for --set)")
     for flag, (key, const) in recipe.config_class.shortcuts.items():
         dest = key.replace(".", "__")

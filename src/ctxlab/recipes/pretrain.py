@@ -28,7 +28,7 @@ from pydantic import Field
 from ctxlab.config import RecipeConfig, RunConfig, Section
 from ctxlab.errors import CtxlabError
 from ctxlab.io import read_json, write_json
-from ctxlab.models.scratch import ScratchModelConfig
+from ctxlab.models.scratch import ScratchModelConfig, arch_of, dims_of
 from ctxlab.recipes import RunSummary, register
 from ctxlab.recipes.common import Timer, open_run, publish, say
 from ctxlab.training.config import PretrainSettings
@@ -199,7 +199,6 @@ def run_pretrain(config: PretrainConfig, callbacks: Sequence[Any] = ()) -> RunSu
     """The whole recipe; `callbacks` go to `Trainer` (tests stop or crash a run with them)."""
     from transformers import AutoTokenizer
 
-    from ctxlab.models.scratch import arch_of, dims_of
     from ctxlab.reporting.artifacts import PretrainResults
     from ctxlab.training import pretrain as pt
     from ctxlab.training import pretrain_eval as pe
@@ -269,29 +268,9 @@ def run_pretrain(config: PretrainConfig, callbacks: Sequence[Any] = ()) -> RunSu
         summary["resumed_from"] = f"{source}/{resume_from.name}" if source else None
         summary["init_from"] = str(init_dir) if init_dir else None
         with timer("eval_s"):
-            counts = pe.unigram_counts(train, len(tokenizer))
-            parts = {}
-            for split in ("test", "val"):
-                if arch == "decoder":
-                    scored = pe.score_decoder(
-                        trainer.model,
-                        corpus.datasets[split],
-                        counts,
-                        config.eval.batch_size,
-                        summary["bf16"],
-                    )
-                else:
-                    scored = pe.score_encoder(
-                        trainer.model,
-                        corpus.datasets[split],
-                        counts,
-                        tokenizer.all_special_ids,
-                        config.eval.batch_size,
-                        summary["bf16"],
-                    )
-                parts[split] = pe.summarize(arch, split, scored)
-        metrics = {k: v for p in parts.values() for k, v in p["metrics"].items()}
-        intervals = {k: v for p in parts.values() for k, v in p["intervals"].items()}
+            scores = pe.held_out(
+                arch, trainer.model, corpus, config.eval.batch_size, summary["bf16"]
+            )
         artifact = PretrainResults(
             arch=arch,
             model=_describe(arch, dims),
@@ -305,26 +284,16 @@ def run_pretrain(config: PretrainConfig, callbacks: Sequence[Any] = ()) -> RunSu
                 "sources": list(d.paths) or [f"ctxlab prose ({d.prose_words} words)"],
                 "split_by": d.split_by,
                 "split_seed": d.split_seed,
-                "splits": {
-                    split: {
-                        "texts": p.texts,
-                        "tokens": p.tokens,
-                        "sequences": len(p.input_ids),
-                        "padding_share": p.padding_share,
-                    }
-                    for split, p in corpus.packed.items()
-                },
+                "splits": corpus.sizes(),
             },
             context_length=dims["context_length"],
             padding_share=train.padding_share,
-            metrics=metrics,
-            intervals=intervals,
-            gains=[parts["test"]["gain"], parts["val"]["gain"]],
+            **scores,
             training=summary,
             timing=dict(timer),
         )
         published = publish(run, artifact, "results.json")
-        headline = _headline(arch, metrics, intervals, summary)
+        headline = _headline(arch, scores["metrics"], scores["intervals"], summary)
         run.log(headline)
     return RunSummary("pretrain", run.path, headline, published)
 

@@ -194,5 +194,8 @@ class PretrainSettings(TrainerSettings):
         "directory of the same architecture) with new data or learning rate",
     )
     mlm_probability: float = Field(
-        0.15, gt=0, lt=1, description="encoder: share of tokens masked (80% mask, 10% random)"
+        0.15,
+        gt=0,
+        lt=1,
+        description="encoder: share of tokens chosen (8 in 10 masked, 1 made random, 1 kept)",
     )

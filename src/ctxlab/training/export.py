@@ -1,9 +1,10 @@
 """`export(...)`: a training run's adapter merged into its base, as a standalone model directory.
 
 The result is an ordinary Hugging Face model directory (safetensors weights, config, tokenizer)
-that `ctxlab eval --model DIR` / `load_model(DIR)` loads with no PEFT at inference. The base model
-comes from the run's `ctxlab_train.json` (written by `train`), so the user need not remember it.
-The directory is written under a temporary name and renamed, so a crash leaves nothing behind.
+that `ctxlab eval --model DIR` / `load_model(DIR)` loads with no PEFT at inference; a full model
+(a full fine-tune, a from-scratch decoder or encoder) is re-saved as it is. The base model comes
+from the run's `ctxlab_train.json` (written by `train`), so the user need not remember it. The
+directory is written under a temporary name and renamed, so a crash leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import os
 import shutil
 from pathlib import Path
+
+import torch
 
 from ctxlab.errors import CtxlabError
 from ctxlab.training.peft_presets import quiet_peft
@@ -64,6 +67,19 @@ def merged_model(weights: Path):
     return model, tokenizer
 
 
+def full_model(weights: Path):
+    """(model, tokenizer) of a full model directory in fp32: a causal LM ready to generate, or an
+    encoder (a from-scratch MLM) with its masked-LM head."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from ctxlab.models.scratch import arch_of
+
+    if arch_of(weights) == "decoder":
+        return merged_model(weights)
+    model = AutoModelForMaskedLM.from_pretrained(weights, dtype=torch.float32)
+    return model, AutoTokenizer.from_pretrained(weights)
+
+
 def export(
     run_or_train_dir: str | Path,
     out_dir: str | Path,
@@ -73,8 +89,6 @@ def export(
 ) -> Path:
     """Write `out_dir`: base + adapter merged (`merge_and_unload`) with its tokenizer, or, with
     `merge=False`, a copy of the adapter directory. A full fine-tune is re-saved as it is."""
-    import torch
-
     from ctxlab.models import resolve_dtype
 
     if which not in ("final", "best"):
@@ -92,7 +106,7 @@ def export(
         if is_adapter and not merge:
             shutil.copytree(weights, tmp)
         else:
-            model, tokenizer = merged_model(weights)
+            model, tokenizer = merged_model(weights) if is_adapter else full_model(weights)
             model = model.to(torch.float32 if dtype == "auto" else resolve_dtype(dtype, "cpu"))
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)

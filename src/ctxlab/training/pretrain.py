@@ -42,6 +42,18 @@ class Corpus:
     packed: dict[str, Packed]
     datasets: dict[str, torch.utils.data.Dataset]
 
+    def sizes(self) -> dict[str, dict[str, Any]]:
+        """Per split: texts, tokens, sequences and the padding share."""
+        return {
+            split: {
+                "texts": p.texts,
+                "tokens": p.tokens,
+                "sequences": len(p.input_ids),
+                "padding_share": p.padding_share,
+            }
+            for split, p in self.packed.items()
+        }
+
 
 def load_tokenizer(path: str | None, train_texts: list[str], vocab_size: int, min_frequency: int):
     """A tokenizer directory (from `ctxlab tokenizer train`, or any model's), a model spec the

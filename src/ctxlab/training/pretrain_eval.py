@@ -14,12 +14,16 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from ctxlab.stats import Interval, ratio_interval
 from ctxlab.training.pretrain_data import IGNORE_INDEX, Packed
+
+if TYPE_CHECKING:
+    from ctxlab.training.pretrain import Corpus
 
 
 @dataclass
@@ -136,4 +140,25 @@ def summarize(arch: str, split: str, s: SequenceScores) -> dict:
             "sequences": len(s.counts),
             "tokens": tokens,
         },
+    }
+
+
+def held_out(arch: str, model, corpus: Corpus, batch_size: int, bf16: bool) -> dict[str, Any]:
+    """The test and val splits scored against the baseline of the train split's counts: the
+    `metrics`, their `intervals` and the `gains` (test first) of a pretrain artifact."""
+    tokenizer = corpus.tokenizer
+    counts = unigram_counts(corpus.packed["train"], len(tokenizer))
+    parts = []
+    for split in ("test", "val"):
+        dataset = corpus.datasets[split]
+        if arch == "decoder":
+            scored = score_decoder(model, dataset, counts, batch_size, bf16)
+        else:
+            special = tokenizer.all_special_ids
+            scored = score_encoder(model, dataset, counts, special, batch_size, bf16)
+        parts.append(summarize(arch, split, scored))
+    return {
+        "metrics": {k: v for p in parts for k, v in p["metrics"].items()},
+        "intervals": {k: v for p in parts for k, v in p["intervals"].items()},
+        "gains": [p["gain"] for p in parts],
     }
