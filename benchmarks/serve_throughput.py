@@ -50,7 +50,7 @@ def main() -> None:
     local_s = time.perf_counter() - start
     tokens = sum(g.prompt_tokens for g in local)
 
-    with serving(loaded, "smollm2-135m") as (url, app):
+    with serving(loaded, "smollm2-135m", batch_size=args.batch_size) as (url, app):
         backend = OpenAIBackend("smollm2-135m", url, concurrency=args.concurrency)
         remote_loaded = LoadedModel(None, loaded.tokenizer, "served", None, loaded.max_length, 0,
                                     backend=backend)

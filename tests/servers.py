@@ -27,14 +27,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(loaded, name: str, port: int | None = None) -> Iterator[tuple[str, object]]:
+def serving(
+    loaded, name: str, port: int | None = None, batch_size: int = 4
+) -> Iterator[tuple[str, object]]:
     """`ctxlab serve`'s app on `loaded` in a thread: (base URL, app); `app.state.stop()` shuts
     the server down early (a server that goes away mid-eval)."""
     import uvicorn
 
     from ctxlab.serve import make_app
 
-    app = make_app(loaded, name, batch_size=4)
+    app = make_app(loaded, name, batch_size=batch_size)
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical")
     running = uvicorn.Server(config)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from ctxlab.generation import Generation, Sampling, generate
 from ctxlab.prompts import GenerationRequest, count_prompt_tokens
 
-WAIT_S = 0.005  # how long the first request of a batch waits for others
+WAIT_S = 0.02  # how long the first request of a batch waits for others
 
 
 class Message(BaseModel):
