@@ -20,6 +20,7 @@ COMMANDS = {
     "run": "run a preset's recipe (e.g. niah-quick: baseline, train, tuned, report)",
     "train": "fine-tune a model (SFT or scratchpad; LoRA, QLoRA or full)",
     "export": "merge a training run's adapter into a standalone model",
+    "export-task": "an lm-evaluation-harness task (YAML, data, ctxlab's metric) of a data file",
     "tokenizer": "train a byte-level BPE tokenizer for a from-scratch model",
     "pretrain": "pre-train a decoder (causal LM) or encoder (MLM) from random weights",
     "verify": "check gold or predicted answers: prontoqa proofs, folio labels, dot graphs",
@@ -47,7 +48,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            module = importlib.import_module(f"ctxlab.cli.{name}")
+            module = importlib.import_module(f"ctxlab.cli.{name.replace('-', '_')}")
             p.set_defaults(handler=module.run, unknown=f"see `ctxlab {name} --help`")
             module.add_arguments(p, argv[argv.index(name) + 1 :])
     return parser
