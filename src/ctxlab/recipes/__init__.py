@@ -27,6 +27,7 @@ BUILTIN = {
     "rag_eval": "ctxlab.recipes.rag_eval",
     "verify": "ctxlab.recipes.verify",
     "pretrain": "ctxlab.recipes.pretrain",
+    "scratch": "ctxlab.recipes.scratch",
 }
 
 
@@ -87,5 +88,15 @@ def preset_config(
 
 
 def run_config(config: RecipeConfig) -> RunSummary:
-    """Run a validated config with the recipe it names."""
-    return get_recipe(config.recipe).run(config)
+    """Run a validated config with the recipe it names (and log it where `run.report_to` says)."""
+    tracked = getattr(config.run, "report_to", "none") == "mlflow"
+    if tracked:
+        from ctxlab.mlflow_log import check_installed
+
+        check_installed()
+    summary = get_recipe(config.recipe).run(config)
+    if tracked and summary.run_dir is not None:
+        from ctxlab.mlflow_log import log_run
+
+        log_run(config, summary.run_dir, summary.artifact, summary.recipe)
+    return summary

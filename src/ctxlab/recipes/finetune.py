@@ -12,13 +12,14 @@ base model or on a training run's weights.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from ctxlab.errors import CtxlabError
 from ctxlab.evaluation import make_task
 from ctxlab.recipes import RunSummary, common, register
 from ctxlab.recipes.common import Timer, TrainedConfig
 from ctxlab.reporting.artifacts import Comparison
+from ctxlab.tracking import RunDir
 
 
 class FinetuneConfig(TrainedConfig):
@@ -66,27 +67,36 @@ def run(config: FinetuneConfig) -> RunSummary:
         )
     if config.eval_only:
         return evaluate_only(config)
-    task = make_task(config)
-    timer = Timer()
     with common.open_run(config) as run:
-        with timer("data_s"):
-            base = common.load_base(config)
-            data = common.make_splits(config.splits, task, base)
-            common.write_splits(run, data)
-        with timer("baseline_s"):
-            baseline = common.evaluate_part(config, task, data["test"], base, run, "baseline")
-        with timer("train_s"):
-            trained = common.train_on_splits(config, task, data, run.path / "train")
-        run.log(f"trained: {trained.summary}")
-        with timer("tuned_s"):
-            t = config.training
-            name = f"{config.model.name} + {t.peft} ({t.method})"
-            tuned_model = common.load_policy(base, run.path / "train" / "final", name)
-            tuned = common.evaluate_part(config, task, data["test"], tuned_model, run, "tuned")
-        comparison = Comparison(
-            metric=task.metrics[0], **common.compare(config, task, data, baseline, tuned, timer)
-        )
-        artifact = common.publish(run, comparison, "comparison.json")
-        headline = common.change_line(task.metrics[0], artifact, "baseline", "tuned")
-        run.log(headline)
+        artifact, headline = before_after(config, run, Timer())
     return RunSummary("finetune", run.path, headline, artifact)
+
+
+def before_after(
+    config: TrainedConfig, run: RunDir, timer: Timer, name: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """Inside an open run: splits, baseline eval, training, tuned eval and their comparison.json
+    (with its report); returns the comparison and its headline. `name` labels the tuned model
+    (default: the base model and the training method)."""
+    task = make_task(config)
+    with timer("data_s"):
+        base = common.load_base(config)
+        data = common.make_splits(config.splits, task, base)
+        common.write_splits(run, data)
+    with timer("baseline_s"):
+        baseline = common.evaluate_part(config, task, data["test"], base, run, "baseline")
+    with timer("train_s"):
+        trained = common.train_on_splits(config, task, data, run.path / "train")
+    run.log(f"trained: {trained.summary}")
+    with timer("tuned_s"):
+        t = config.training
+        name = name or f"{config.model.name} + {t.peft} ({t.method})"
+        tuned_model = common.load_policy(base, run.path / "train" / "final", name)
+        tuned = common.evaluate_part(config, task, data["test"], tuned_model, run, "tuned")
+    comparison = Comparison(
+        metric=task.metrics[0], **common.compare(config, task, data, baseline, tuned, timer)
+    )
+    artifact = common.publish(run, comparison, "comparison.json")
+    headline = common.change_line(task.metrics[0], artifact, "baseline", "tuned")
+    run.log(headline)
+    return artifact, headline

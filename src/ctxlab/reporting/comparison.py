@@ -1,7 +1,8 @@
 """The before/after report of a `ctxlab run`: the change of every metric with its paired interval
 and p-value, the same per breakdown row (matched on the artifact's breakdown keys), heatmaps of
 each side and of the difference where the breakdown has a depth and a length, and the learning
-curve; rebuilt from comparison.json and train/metrics.jsonl alone."""
+curve (and, when training scored the validation answers, that score against training tokens);
+rebuilt from comparison.json and train/metrics.jsonl alone."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from ctxlab.errors import CtxlabError
 from ctxlab.io import read_jsonl, write_text
 from ctxlab.reporting.artifacts import Comparison, read_artifact
-from ctxlab.reporting.plots import plot_heatmap, plot_learning_curve
+from ctxlab.reporting.plots import plot_heatmap, plot_learning_curve, plot_metric_by_tokens
 from ctxlab.reporting.tables import (
     Row,
     change,
@@ -119,6 +120,19 @@ def training_log(run_dir: Path) -> list[dict]:
     return read_jsonl(path, "training log") if path.is_file() and path.stat().st_size else []
 
 
+def metric_by_tokens(log: list[dict], metric: str) -> list[tuple[int, int, float]]:
+    """(step, training tokens seen, validation score) at each evaluation that scored `metric`
+    (`best_metric: task_metric`), the tokens summed over the log's training lines up to it."""
+    points, seen, tokens = [], 0, 0
+    trained = sorted((r["step"], r.get("tokens") or 0) for r in log if "loss" in r)
+    for row in sorted((r for r in log if f"eval_{metric}" in r), key=lambda r: r["step"]):
+        while seen < len(trained) and trained[seen][0] <= row["step"]:
+            tokens += trained[seen][1]
+            seen += 1
+        points.append((row["step"], tokens, float(row[f"eval_{metric}"])))
+    return points
+
+
 def build_comparison_report(run_dir: str | Path) -> Path:
     """Write report.md and plots for a `ctxlab run` directory."""
     run_dir = Path(run_dir)
@@ -136,8 +150,17 @@ def build_comparison_report(run_dir: str | Path) -> Path:
     if comp.breakdown_keys and (comp.baseline.breakdown or comp.tuned.breakdown):
         lines += breakdown_table(comp)
     images = _heatmaps(comp, run_dir)
-    if plot_learning_curve(training_log(run_dir), run_dir / "learning_curve.png"):
+    log = training_log(run_dir)
+    if plot_learning_curve(log, run_dir / "learning_curve.png"):
         images.append("learning_curve.png")
+    by_tokens = metric_by_tokens(log, comp.metric)
+    if plot_metric_by_tokens(by_tokens, comp.metric, run_dir / "metric_by_tokens.png"):
+        images.append("metric_by_tokens.png")
+        lines += [f"## Validation {comp.metric} against training tokens", ""]
+        lines += markdown_table(
+            ["step", "training tokens", comp.metric],
+            [[step, f"{tokens:,}", round(100 * v, 1)] for step, tokens, v in by_tokens],
+        )
     if images:
         lines += ["## Plots", ""] + [f"![{name[:-4]}]({name})" for name in images] + [""]
     lines += [

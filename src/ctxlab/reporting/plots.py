@@ -125,6 +125,22 @@ def plot_learning_curve(metrics: list[dict], path: Path) -> bool:
     return True
 
 
+def plot_metric_by_tokens(points: list[tuple[int, int, float]], metric: str, path: Path) -> bool:
+    """The validation score (percent) at each evaluation against training tokens seen: how much
+    data a model needed to learn the task; False without points."""
+    if not points:
+        return False
+    fig, ax = figure(6, 3.6)
+    ax.plot([t for _, t, _ in points], [100 * v for _, _, v in points], marker="o")
+    ax.set_xlabel("training tokens")
+    ax.set_ylabel(f"validation {metric} (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(f"validation {metric} against training tokens", fontsize=10)
+    ax.grid(alpha=0.3)
+    save(fig, path)
+    return True
+
+
 @dataclass
 class Line:
     """One line of `plot_lines`: (x, y, 95% interval or None) points, or with `flat` a reference

@@ -59,9 +59,12 @@ def split_texts(texts: list[str], held_out: float, seed: int) -> tuple[list[str]
     return [texts[i] for i in sorted(order[cut:])], [texts[i] for i in sorted(order[:cut])]
 
 
-def train_tokenizer(texts: list[str], vocab_size: int, min_frequency: int = 2):
+def train_tokenizer(
+    texts: list[str], vocab_size: int, min_frequency: int = 2, split_digits: bool = False
+):
     """A `PreTrainedTokenizerFast` trained on `texts` (byte-level BPE, ctxlab's special tokens and
-    chat template)."""
+    chat template). `split_digits` makes every digit its own token, so a number is copied digit
+    by digit with ten embeddings to learn instead of one per merged digit group."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -74,7 +77,12 @@ def train_tokenizer(texts: list[str], vocab_size: int, min_frequency: int = 2):
     if not any(t.strip() for t in texts):
         raise CtxlabError("no text to train a tokenizer on: the files are empty")
     core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if split_digits
+        else byte_level
+    )
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
