@@ -86,6 +86,11 @@ class EvalConfig(Section):
 class RunConfig(Section):
     name: str = Field("eval", description="run name: the run goes to RUNS_DIR/NAME/<stamp>/")
     runs_dir: str = Field("runs", description="where runs go")
+    report_to: Literal["none", "mlflow"] = Field(
+        "none",
+        description="also log the finished run to MLflow (RUNS_DIR/mlflow.db, or "
+        "$MLFLOW_TRACKING_URI)",
+    )
 
     @field_validator("name")
     @classmethod

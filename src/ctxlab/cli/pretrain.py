@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     keys |= add_flags(parser.add_argument_group("model"), ScratchModelConfig, "model.")
     keys |= add_flags(parser.add_argument_group("training"), PretrainSettings, "training.")
     keys |= add_flags(parser.add_argument_group("held-out scoring"), PretrainEval, "eval.")
-    keys |= add_flags(parser, PretrainRun, "run.")
+    # --report-to is training's (tensorboard or mlflow, per step); the run's is set with --set.
+    keys |= add_flags(parser, PretrainRun, "run.", skip=("report_to",))
     add_config(parser)
     parser.set_defaults(keys=keys)
 

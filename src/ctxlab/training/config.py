@@ -51,7 +51,9 @@ class TrainerSettings(BaseModel):
     bf16: bool | Literal["auto"] = Field(
         "auto", description="auto (bf16 autocast where the hardware has it), true or false"
     )
-    report_to: Literal["none", "tensorboard"] = Field("none", description="also log to")
+    report_to: Literal["none", "tensorboard", "mlflow"] = Field(
+        "none", description="also log training to tensorboard or mlflow ($MLFLOW_TRACKING_URI)"
+    )
     resume: bool = Field(False, description="continue -o's run from its last checkpoint")
     init_from: str | None = Field(
         None, description="start from an earlier training run's final/ adapter (new lr, data)"
@@ -139,6 +141,11 @@ class TrainConfig(TrainerSettings):
         "(q)lora_r<R>_a<A>_<qv|qkvo|all>, qlora_* (CUDA only), or none/full",
     )
     max_seq_length: int = Field(2048, ge=8, description="longer prompts lose tokens on the left")
+    loss_on: Literal["target", "all"] = Field(
+        "target",
+        description="target (the answer) or all (the prompt too: a model from random weights "
+        "learns to copy from the repeated haystack)",
+    )
     best_metric: Literal["val_loss", "task_metric"] = Field(
         "val_loss",
         description="what best/ keeps: lowest validation loss, or best task score on generated "

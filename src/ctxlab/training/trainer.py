@@ -264,6 +264,12 @@ def _check_inputs(config: TrainConfig, train: list, val: list | None, out_dir: P
 
         if importlib.util.find_spec("tensorboard") is None:
             raise CtxlabError("--report-to tensorboard needs: pip install tensorboard")
+    if config.report_to == "mlflow":
+        from ctxlab.mlflow_log import check_installed, tracking_uri
+
+        check_installed()  # Trainer's MLflow callback reads where to log from the environment
+        os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri(out_dir.parent))
+        os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", out_dir.parent.name or "ctxlab-train")
     if config.resume:
         if not out_dir.is_dir() or get_last_checkpoint(str(out_dir)) is None:
             raise CtxlabError(
@@ -316,12 +322,9 @@ def train(
     model, tokenizer = load_for_training(
         model_spec, config, preset, cuda, init_dir, trust_remote_code
     )
-    train_ds = build_dataset(tokenizer, task, train_examples, config.method, config.max_seq_length)
-    val_ds = (
-        build_dataset(tokenizer, task, val_examples, config.method, config.max_seq_length)
-        if has_eval
-        else None
-    )
+    record = (config.method, config.max_seq_length, config.loss_on)
+    train_ds = build_dataset(tokenizer, task, train_examples, *record)
+    val_ds = build_dataset(tokenizer, task, val_examples, *record) if has_eval else None
     if progress and train_ds.num_truncated:
         print(
             f"note: {train_ds.num_truncated} training prompts exceed max_seq_length "
