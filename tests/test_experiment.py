@@ -141,3 +141,36 @@ def test_a_flag_of_another_recipe_is_refused(tmp_path, capsys):
     preset.write_text(yaml.safe_dump({**TINY, "oak": {"iterations": 2}}), encoding="utf-8")
     with pytest.raises(CtxlabError, match="'oak' is not a known key of the 'finetune' recipe"):
         preset_config(str(preset), default_recipe="finetune")
+
+
+def test_eval_with_adapter_reproduces_the_tuned_side(tiny_run, tiny_model_dir, tmp_path, capsys):
+    """`ctxlab eval --adapter RUN` evaluates a training run's adapter on its base: the tuned
+    side's predictions, from the eval command."""
+    _, summary = tiny_run
+    run = summary.run_dir
+    argv = [
+        "eval",
+        "--model",
+        str(tiny_model_dir),
+        "--adapter",
+        str(run),
+        "--data",
+        str(run / "data" / "test.jsonl"),
+        "--batch-size",
+        "4",
+        "--max-new-tokens",
+        "16",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    capsys.readouterr()
+
+    def predictions(path):
+        return [json.loads(x)["raw_prediction"] for x in path.read_text().splitlines()]
+
+    ours = predictions(tmp_path / "eval" / "latest" / "predictions.jsonl")
+    assert ours == predictions(run / "tuned" / "predictions.jsonl")
+    results = json.loads((tmp_path / "eval" / "latest" / "results.json").read_text())
+    assert results["model"] == f"{tiny_model_dir} + {run}"

@@ -62,6 +62,9 @@ class ModelConfig(Section):
     concurrency: int = Field(8, ge=1, description="requests in flight at once (openai backend)")
     timeout_s: float = Field(120.0, gt=0, description="seconds per request (openai backend)")
     tensor_parallel: int = Field(1, ge=1, description="GPUs per model (vllm backend)")
+    adapter: str | None = Field(
+        None, description="a training run's adapter to evaluate on the model (hf, vllm)"
+    )
 
     @field_validator("rope_scaling")
     @classmethod

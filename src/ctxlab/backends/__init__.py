@@ -86,6 +86,11 @@ def load_backend(model_config):
     tokenizer, max_length = (
         load_tokenizer(m.tokenizer, m.trust_remote_code) if m.tokenizer else (None, 2**31 - 1)
     )
+    if m.adapter and kind == "openai":
+        raise CtxlabError(
+            f"a server brings its own weights: serve the adapter (`ctxlab serve MODEL --adapter "
+            f"{m.adapter}`) and drop --adapter here"
+        )
     if kind == "openai":
         from ctxlab.backends.openai import OpenAIBackend
 
@@ -101,7 +106,7 @@ def load_backend(model_config):
         from ctxlab.backends.vllm import VLLMBackend, check_available
 
         check_available()
-        backend = VLLMBackend(m.name, m.tensor_parallel)
+        backend = VLLMBackend(m.name, m.tensor_parallel, m.adapter)
         tokenizer = backend.tokenizer
         max_length = backend.llm.llm_engine.model_config.max_model_len
     elapsed = time.perf_counter() - start

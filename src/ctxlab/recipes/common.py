@@ -97,7 +97,12 @@ def load_base(config: Config) -> LoadedModel:
     m = config.model
     if backend_name(m.name, m.backend) != "hf":
         return load_backend(m)
-    return load_model(m.name, m.dtype, m.device, m.trust_remote_code, m.rope_scaling)
+    base = load_model(m.name, m.dtype, m.device, m.trust_remote_code, m.rope_scaling)
+    if m.adapter is None:
+        return base
+    from ctxlab.training.export import find_weights
+
+    return load_policy(base, find_weights(m.adapter), f"{base.name} + {m.adapter}")
 
 
 def load_policy(base: LoadedModel, weights: Path | None, name: str) -> LoadedModel:
