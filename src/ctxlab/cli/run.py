@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     preset = next((a for a in argv if not a.startswith("-")), None)
     recipe = get_recipe(_recipe_of(preset))
     own = {flag[2:].replace("-", "_") for flag in recipe.config_class.shortcuts}  # they win
+    if recipe.name != "eval":
+        own.add("resume")  # resuming a failed evaluation is the eval recipe's alone
     keys = add_flags(parser, RunConfig, "run.")
     keys |= add_flags(parser, EvalConfig, "eval.", skip=("batch_size", *own))
     group = parser.add_argument_group(f"recipe {recipe.name} (shortcuts for --set)")
