@@ -57,7 +57,7 @@ class TrainedConfig(Config):
 def config_text(config: Config) -> str:
     """config.yaml's text: the config without `eval.resume`, which says how a run was started,
     not what it is (a resumed run has its first attempt's config)."""
-    if getattr(config.eval, "resume", False):
+    if getattr(getattr(config, "eval", None), "resume", False):
         config = config.model_copy(
             update={"eval": config.eval.model_copy(update={"resume": False})}
         )
