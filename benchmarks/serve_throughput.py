@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
 
-    from servers import serving
+    from cli_helpers import serving
 
     from ctxlab.backends import generate_with
     from ctxlab.backends.openai import OpenAIBackend
@@ -42,8 +42,10 @@ def main() -> None:
     )
     examples = task.generate(loaded.tokenizer, loaded.max_length)
     requests = task.requests(examples, 32)
-    print(f"{len(requests)} prompts of niah_single_1 at {args.length} tokens, {loaded.dtype}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"{len(requests)} prompts of niah_single_1 at {args.length} tokens, {loaded.dtype}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
     start = time.perf_counter()
     local = generate_with(loaded, requests, args.batch_size, progress=False)
@@ -52,8 +54,9 @@ def main() -> None:
 
     with serving(loaded, "smollm2-135m", batch_size=args.batch_size) as (url, app):
         backend = OpenAIBackend("smollm2-135m", url, concurrency=args.concurrency)
-        remote_loaded = LoadedModel(None, loaded.tokenizer, "served", None, loaded.max_length, 0,
-                                    backend=backend)
+        remote_loaded = LoadedModel(
+            None, loaded.tokenizer, "served", None, loaded.max_length, 0, backend=backend
+        )
         start = time.perf_counter()
         remote = generate_with(remote_loaded, requests, args.batch_size, progress=False)
         remote_s = time.perf_counter() - start
@@ -61,8 +64,10 @@ def main() -> None:
 
     same = sum(a.text == b.text for a, b in zip(local, remote))
     print(f"in-process engine:        {tokens / local_s:7.0f} prompt tok/s  ({local_s:.1f} s)")
-    print(f"openai -> ctxlab serve:   {tokens / remote_s:7.0f} prompt tok/s  ({remote_s:.1f} s, "
-          f"server batches {batches})")
+    print(
+        f"openai -> ctxlab serve:   {tokens / remote_s:7.0f} prompt tok/s  ({remote_s:.1f} s, "
+        f"server batches {batches})"
+    )
     print(f"ratio served / in-process: {local_s / remote_s:.2f}")
     print(f"identical predictions:     {same} of {len(local)}")
 

@@ -1,14 +1,18 @@
-"""Helpers for tests that talk to a real `ctxlab serve` app: the CLI run in process, a free
-loopback port, and the app served by uvicorn in a thread."""
+"""Helpers for tests that drive the CLI: the CLI run in process, a NIAH data file, a free
+loopback port, an `accelerate launch` command line, and `ctxlab serve`'s app served by uvicorn
+in a thread."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from ctxlab.cli.main import main
 
@@ -18,6 +22,49 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
     return code, out.getvalue(), err.getvalue()
+
+
+def niah_file(path: Path, num_samples: int, depths: str = "0,50,100", length: int = 256) -> Path:
+    """`ctxlab data niah` of niah_single_1 into `path`."""
+    argv = [
+        "data",
+        "niah",
+        "--variant",
+        "niah_single_1",
+        "--context-length",
+        str(length),
+        "--depths",
+        depths,
+        "--num-samples",
+        str(num_samples),
+        "-o",
+        str(path),
+    ]
+    code, _, err = run_cli(argv)
+    assert code == 0, err
+    return path
+
+
+def accelerate_launch(processes: int, *args: str) -> list[str]:
+    """`accelerate launch` of `processes` local processes (gloo on CPU: `--multi_gpu` is its
+    torchrun launcher; `--cpu --num_processes 2` would start one process without MPI)."""
+    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
+    return [
+        launcher,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        *args,
+    ]
 
 
 def free_port() -> int:

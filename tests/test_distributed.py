@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
 import textwrap
 
 import pytest
+from cli_helpers import accelerate_launch
 
 SCRIPT = textwrap.dedent(
     """
@@ -51,36 +50,13 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.integration
 def test_two_cpu_processes_train_one_model(tmp_path):
     script = tmp_path / "train2.py"
     script.write_text(SCRIPT, encoding="utf-8")
     out = tmp_path / "out"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
-    command = [
-        launcher,
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(_free_port()),
-        str(script),
-        str(out),
-    ]
+    command = accelerate_launch(2, str(script), str(out))
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     reports = "".join((tmp_path / f"out.rank{r}.txt").read_text() for r in (0, 1))

@@ -269,8 +269,18 @@ def test_strict_run_on_a_pair_file_exits_2_without_a_run_directory(tmp_path, tin
     file, _ = write_pairs(tmp_path)
     runs = tmp_path / "runs"
     code, _, err = run_cli(
-        ["run", "dot-quick", "--runs-dir", str(runs), "--set", f"model.name={tiny_model_dir}",
-         "--set", f"task.source={file}", "--set", "task.strict=true"]
+        [
+            "run",
+            "dot-quick",
+            "--runs-dir",
+            str(runs),
+            "--set",
+            f"model.name={tiny_model_dir}",
+            "--set",
+            f"task.source={file}",
+            "--set",
+            "task.strict=true",
+        ]
     )
     assert code == 2 and f"{file}[2]: Graphviz rejects its DOT" in err
     assert not runs.exists() or not any(runs.rglob("config.yaml"))

@@ -6,30 +6,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
-from servers import free_port, run_cli
+from cli_helpers import accelerate_launch, niah_file, run_cli
 
 
 @pytest.mark.integration
 def test_two_process_eval_equals_one_process_eval(tmp_path, tiny_model_dir):
-    data = tmp_path / "niah.jsonl"
-    argv = [
-        "data",
-        "niah",
-        "--variant",
-        "niah_single_1",
-        "--context-length",
-        "256",
-        "--depths",
-        "0,50,100",
-        "--num-samples",
-        "9",
-        "-o",
-        str(data),
-    ]
-    assert run_cli(argv)[0] == 0
+    data = niah_file(tmp_path / "niah.jsonl", 9)
     common = [
         "eval",
         "--data",
@@ -47,28 +31,8 @@ def test_two_process_eval_equals_one_process_eval(tmp_path, tiny_model_dir):
         "--no-progress",
     ]
     assert run_cli([*common, "--name", "one"])[0] == 0
-    launcher = os.path.join(os.path.dirname(sys.executable), "accelerate")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [
-        launcher,
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(free_port()),
-        "-m",
-        "ctxlab.cli",
-        *common,
-        "--name",
-        "two",
-    ]
+    command = accelerate_launch(2, "-m", "ctxlab.cli", *common, "--name", "two")
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("run directory:") == 1  # rank 0 alone reports

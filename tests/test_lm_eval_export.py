@@ -8,7 +8,7 @@ import json
 
 import pytest
 import yaml
-from servers import run_cli
+from cli_helpers import run_cli
 
 
 def export(tmp_path, variants: str, n: int):

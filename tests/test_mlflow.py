@@ -4,7 +4,7 @@ and report files in a SQLite MLflow store that `mlflow.search_runs` reads back."
 from __future__ import annotations
 
 import pytest
-from servers import run_cli
+from cli_helpers import run_cli
 
 mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (ctxlab[dev] has it)")
 

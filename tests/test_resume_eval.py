@@ -14,29 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import free_port, run_cli, serving
+from cli_helpers import free_port, niah_file, run_cli, serving
 
 from ctxlab.evaluation import PARTIAL
 
 
 @pytest.fixture(scope="module")
 def forty(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("resume") / "niah.jsonl"
-    argv = [
-        "data",
-        "niah",
-        "--variant",
-        "niah_single_1",
-        "--context-length",
-        "256",
-        "--depths",
-        "0,25,50,75,100",
-        "--num-samples",
-        "40",
-        "-o",
-        str(path),
-    ]
-    assert run_cli(argv)[0] == 0
+    path = niah_file(tmp_path_factory.mktemp("resume") / "niah.jsonl", 40, "0,25,50,75,100")
     assert len(path.read_text().splitlines()) == 40
     return path
 

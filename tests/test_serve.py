@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from servers import free_port, run_cli, serving
+from cli_helpers import free_port, niah_file, run_cli, serving
 
 from ctxlab.backends.openai import OpenAIBackend, request_body
 from ctxlab.backends.vllm import prompts_and_settings, sampling_settings
@@ -26,23 +26,7 @@ def server(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def niah_data(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("serve") / "niah.jsonl"
-    argv = [
-        "data",
-        "niah",
-        "--variant",
-        "niah_single_1",
-        "--context-length",
-        "256",
-        "--depths",
-        "0,50,100",
-        "--num-samples",
-        "16",
-        "-o",
-        str(path),
-    ]
-    assert run_cli(argv)[0] == 0
-    return path
+    return niah_file(tmp_path_factory.mktemp("serve") / "niah.jsonl", 16)
 
 
 def predictions(run_dir: Path) -> dict[str, str]:
