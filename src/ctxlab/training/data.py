@@ -20,6 +20,7 @@ from ctxlab.tasks.base import Example, Task
 
 IGNORE_INDEX = -100
 Method = Literal["sft", "scratchpad"]
+LossOn = Literal["target", "all"]
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>")
 
 
@@ -51,10 +52,16 @@ def end_of_turn_id(tokenizer) -> int:
 
 
 def build_record(
-    tokenizer, task: Task, example: Example, method: Method, max_seq_length: int
+    tokenizer,
+    task: Task,
+    example: Example,
+    method: Method,
+    max_seq_length: int,
+    loss_on: LossOn = "target",
 ) -> dict:
-    """One record: `input_ids`, `labels` (-100 on the prompt), `prompt_tokens`, `truncated`.
-    Over `max_seq_length` the prompt loses tokens from its left; the target is never cut."""
+    """One record: `input_ids`, `labels` (-100 on the prompt unless `loss_on` is all),
+    `prompt_tokens`, `truncated`. Over `max_seq_length` the prompt loses tokens from its left;
+    the target is never cut."""
     messages, prefix = task.prompt(example)
     prompt = render_prompt(tokenizer, messages, prefix)
     prompt_ids = encode_prompt(tokenizer, prompt)
@@ -73,7 +80,8 @@ def build_record(
         prompt_ids = prompt_ids[-room:]
     return {
         "input_ids": prompt_ids + target_ids,
-        "labels": [IGNORE_INDEX] * len(prompt_ids) + target_ids,
+        "labels": (prompt_ids if loss_on == "all" else [IGNORE_INDEX] * len(prompt_ids))
+        + target_ids,
         "prompt_tokens": len(prompt_ids),
         "truncated": truncated,
     }
@@ -97,11 +105,16 @@ class TrainingDataset(torch.utils.data.Dataset):
 
 
 def build_dataset(
-    tokenizer, task: Task, examples: list[Example], method: Method, max_seq_length: int
+    tokenizer,
+    task: Task,
+    examples: list[Example],
+    method: Method,
+    max_seq_length: int,
+    loss_on: LossOn = "target",
 ) -> TrainingDataset:
     """Tokenize every example (see `build_record`)."""
     return TrainingDataset(
-        [build_record(tokenizer, task, e, method, max_seq_length) for e in examples]
+        [build_record(tokenizer, task, e, method, max_seq_length, loss_on) for e in examples]
     )
 
 
