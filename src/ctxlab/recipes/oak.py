@@ -143,7 +143,8 @@ def transfer_examples(config: OakRecipeConfig, task: Task) -> tuple[Task, list[E
 
 def sample_and_pair(config: OakRecipeConfig, task: Task, problems, policy, round_: int):
     """Sample, verify and pair; returns (sample records, pairs, per-round statistics)."""
-    from ctxlab.generation import Sampling, sample
+    from ctxlab.backends import generate_with
+    from ctxlab.generation import Sampling
     from ctxlab.prompts import render_prompt
     from ctxlab.training.pairs import Candidate, build_pairs, step_pairs, trace_score
 
@@ -152,15 +153,16 @@ def sample_and_pair(config: OakRecipeConfig, task: Task, problems, policy, round
     sampling = Sampling(
         oak.temperature, oak.top_p, oak.sample_seed + 1000 * round_, oak.samples_per_problem
     )
-    outputs = sample(
-        policy.model,
-        policy.tokenizer,
+    flat = generate_with(
+        policy,
         requests,
-        sampling,
         config.eval.batch_size,
         progress=config.eval.progress,
         description=f"round {round_}: sampling",
+        sampling=sampling,
     )
+    n = sampling.num_samples
+    outputs = [flat[i : i + n] for i in range(0, len(flat), n)]
     improve = "step_validity" if oak.solver and oak.require_step_gain else None
     records, pairs = [], []
     for example, request, samples in zip(problems, requests, outputs):
