@@ -57,18 +57,13 @@ class Structure:
     edges: Counter  # (tail key, head key, label) -> count
     edge_attrs: dict[tuple[str, str, str], dict[str, str]]
 
-    def edge_pairs(self, ordered: bool) -> Counter:
-        pairs: Counter = Counter()
-        for (tail, head, _), count in self.edges.items():
-            pairs[(tail, head) if ordered else tuple(sorted((tail, head)))] += count
-        return pairs
-
-    def labelled_edges(self, ordered: bool) -> Counter:
-        if ordered:
-            return Counter(self.edges)
+    def edge_counts(self, ordered: bool, labelled: bool) -> Counter:
+        """The edges as compared: (tail, head) in order or as an unordered pair, with the label
+        or without."""
         out: Counter = Counter()
         for (tail, head, label), count in self.edges.items():
-            out[(*sorted((tail, head)), label)] += count
+            ends = (tail, head) if ordered else tuple(sorted((tail, head)))
+            out[(*ends, label) if labelled else ends] += count
         return out
 
 
@@ -151,9 +146,8 @@ def compare(reference: Structure, predicted: Structure | None) -> dict[str, floa
         return dict.fromkeys(METRICS, 0.0)
     ordered = reference.directed and predicted.directed
     ref_nodes, pred_nodes = Counter(reference.nodes.keys()), Counter(predicted.nodes.keys())
-    ref_edges, pred_edges = reference.edge_pairs(ordered), predicted.edge_pairs(ordered)
-    ref_labelled = reference.labelled_edges(ordered)
-    pred_labelled = predicted.labelled_edges(ordered)
+    ref_edges, pred_edges = (s.edge_counts(ordered, False) for s in (reference, predicted))
+    ref_labelled, pred_labelled = (s.edge_counts(ordered, True) for s in (reference, predicted))
     size = sum(ref_nodes.values()) + sum(pred_nodes.values())
     size += sum(ref_edges.values()) + sum(pred_edges.values())
     common = sum((ref_nodes & pred_nodes).values()) + sum((ref_edges & pred_edges).values())
@@ -175,5 +169,5 @@ def compare(reference: Structure, predicted: Structure | None) -> dict[str, floa
 def canonical_key(s: Structure) -> str:
     """One string per graph structure (directedness, nodes, labelled edges): two inputs that
     describe the same graph share it, which is how splits are kept disjoint by structure."""
-    edges = sorted(s.labelled_edges(s.directed).elements())
+    edges = sorted(s.edge_counts(s.directed, True).elements())
     return repr((s.directed, sorted(s.nodes), edges))

@@ -294,6 +294,22 @@ def answer_list(raw: dict) -> list[str]:
     return list(answers)
 
 
+def is_examples_file(path: str | Path) -> bool:
+    """True when the file's first record is a ctxlab example (id, task, input, answers)."""
+    path = Path(path)
+    if not path.is_file() or path.suffix == ".gz":
+        return True  # read_jsonl reports a missing or compressed file itself
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    first = json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+                return isinstance(first, dict) and {"id", "task", "input", "answers"} <= set(first)
+    return True
+
+
 def read_jsonl(path: str | Path) -> list[Example]:
     """Read an examples file; a corrupt or incomplete line names the file, line and fix."""
     path = Path(path)

@@ -30,6 +30,7 @@ from ctxlab.tasks.base import (
     PredCleaning,
     Task,
     TaskConfig,
+    is_examples_file,
     read_jsonl,
     register,
 )
@@ -219,8 +220,6 @@ class DotTask(Task):
 
     def read_data(self, path: str) -> list[Example]:
         """An examples jsonl (from `ctxlab data dot`), or a pair file or folder."""
-        from ctxlab.tasks.logic_sources import is_examples_file
-
         if Path(path).is_file() and path.endswith(".jsonl") and is_examples_file(path):
             return self.own_examples(path, read_jsonl(path))
         return self._from_pairs(path)

@@ -24,11 +24,12 @@ from ctxlab.tasks.base import (
     PredCleaning,
     Task,
     TaskConfig,
+    is_examples_file,
     read_jsonl,
     register,
 )
 from ctxlab.tasks.logic_prompt import make_example
-from ctxlab.tasks.logic_sources import is_examples_file, read_folio, split_indices
+from ctxlab.tasks.logic_sources import read_folio, split_indices
 
 
 class FolioConfig(TaskConfig):

@@ -66,22 +66,6 @@ def _read_json_or_jsonl(path: Path, expected: str) -> Any:
     return [record for _, record in json_lines(path, "data", f": expected {expected}")]
 
 
-def is_examples_file(path: str | Path) -> bool:
-    """True when the file's first record is a ctxlab example (id, task, input, answers)."""
-    path = Path(path)
-    if not path.is_file() or path.suffix == ".gz":
-        return True  # read_jsonl reports a missing or compressed file itself
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                try:
-                    first = json.loads(line)
-                except json.JSONDecodeError:
-                    return False
-                return isinstance(first, dict) and {"id", "task", "input", "answers"} <= set(first)
-    return True
-
-
 def optionize(premises: list[str], derived: list[Fact], query: str, label: str) -> str | None:
     """An optionized proof deriving each fact of `derived` in order by modus ponens from the
     premises and earlier steps, ending in the label; None if a fact has no such derivation."""

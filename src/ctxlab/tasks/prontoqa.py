@@ -23,11 +23,12 @@ from ctxlab.tasks.base import (
     PredCleaning,
     Task,
     TaskConfig,
+    is_examples_file,
     read_jsonl,
     register,
 )
 from ctxlab.tasks.logic_prompt import make_example
-from ctxlab.tasks.logic_sources import is_examples_file, load_prontoqa_source
+from ctxlab.tasks.logic_sources import load_prontoqa_source
 from ctxlab.tasks.ontology import make_problem
 
 
