@@ -38,7 +38,17 @@ class TrainerSettings(BaseModel):
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     scheduler: Literal["none", "linear", "cosine"] = Field("linear", description="lr schedule")
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="share of steps with linear warmup")
-    gradient_checkpointing: bool = Field(False, description="recompute activations (less memory)")
+    gradient_checkpointing: bool | None = Field(
+        None,
+        description="recompute activations (less memory); unset: on only when the estimated "
+        "peak exceeds --memory-budget (see training/memory.py)",
+    )
+    memory_budget_gb: float | None = Field(
+        None,
+        gt=0,
+        description="GiB a run may use (unset: the free memory); decides gradient checkpointing",
+        json_schema_extra={"aliases": ["--memory-budget"]},
+    )
     eval_steps: int = Field(50, ge=1, description="validation every N steps")
     save_steps: int = Field(50, ge=1, description="checkpoint every N steps (a multiple of eval)")
     save_total_limit: int | None = Field(2, ge=1, description="checkpoints kept")
@@ -84,7 +94,8 @@ class TrainerSettings(BaseModel):
         from transformers import TrainingArguments
 
         steps = {"eval_strategy": "steps", "eval_steps": self.eval_steps} if has_eval else {}
-        if self.gradient_checkpointing:  # the option's name changed in transformers 5
+        if self.gradient_checkpointing:  # None is off here: `train`/`pretrain` resolve it first
+            # the option's name changed in transformers 5
             name = (
                 "activation_checkpointing"
                 if "activation_checkpointing" in TrainingArguments.__dataclass_fields__

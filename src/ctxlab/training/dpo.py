@@ -14,12 +14,14 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from transformers import TrainerCallback
 
 from ctxlab.errors import CtxlabError
 from ctxlab.prompts import encode_prompt
@@ -181,10 +183,12 @@ def dpo_train(
     seed: int = 0,
     trust_remote_code: bool = False,
     progress: bool = False,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> DPOResult:
     """Train the policy (`init_from`'s adapter, or a new `peft` adapter on `model_spec`) on
     `pairs` against itself as it started; writes `out_dir/final/` (an adapter `merged_model`
-    loads), `metrics.jsonl`, `training_history.json` and `summary.json`."""
+    loads), `metrics.jsonl`, `training_history.json` and `summary.json`. `callbacks` go to
+    `Trainer` (the throughput benchmark times steps with one)."""
     from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback
 
@@ -215,7 +219,7 @@ def dpo_train(
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[metrics],
+        callbacks=[metrics, *callbacks],
     )
     trainer.remove_callback(PrinterCallback)
     output = trainer.train()

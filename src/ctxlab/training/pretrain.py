@@ -145,10 +145,21 @@ def pretrain(
     from ctxlab.io import write_json
     from ctxlab.threads import describe, machine
     from ctxlab.training.callbacks import MetricsCallback
+    from ctxlab.training.memory import choose_checkpointing
     from ctxlab.training.trainer import SavingTrainer, stopped_early
 
     cuda = torch.cuda.is_available()
-    args = settings.trainer_arguments(out_dir, True, cuda, group_by_length=False)
+    checkpointing = choose_checkpointing(
+        settings.gradient_checkpointing,
+        settings.memory_budget_gb,
+        model,
+        settings.batch_size,
+        corpus.packed["train"].input_ids.size(1),
+        settings.use_bf16(cuda),
+        cuda,
+    )
+    resolved = settings.model_copy(update={"gradient_checkpointing": checkpointing.enabled})
+    args = resolved.trainer_arguments(out_dir, True, cuda, group_by_length=False)
     metrics = MetricsCallback(out_dir / "metrics.jsonl", progress=progress)
     early = (
         EarlyStoppingCallback(settings.early_stopping_patience, settings.early_stopping_min_delta)
@@ -177,6 +188,7 @@ def pretrain(
     threads = machine()
     if progress and trainer.is_world_process_zero():
         print(f"training: {describe(threads)}", file=sys.stderr)
+        print(f"gradient checkpointing {checkpointing.reason}", file=sys.stderr)
     output = trainer.train(resume_from_checkpoint=resume_from)
 
     state = trainer.state
@@ -201,6 +213,8 @@ def pretrain(
         "resumed_from": resume_from,
         "learning_rate": settings.learning_rate,
         "bf16": args.bf16,
+        "gradient_checkpointing": checkpointing.enabled,
+        "gradient_checkpointing_reason": checkpointing.reason,
         "num_processes": trainer.accelerator.num_processes,
         "machine": threads,
     }

@@ -36,6 +36,7 @@ from ctxlab.threads import describe, machine
 from ctxlab.training.callbacks import MetricsCallback
 from ctxlab.training.config import TrainConfig
 from ctxlab.training.data import IGNORE_INDEX, PadCollator, build_dataset, grouped_padding_share
+from ctxlab.training.memory import choose_checkpointing
 from ctxlab.training.peft_presets import (
     PeftPreset,
     check_preset_runnable,
@@ -65,6 +66,16 @@ class SavingTrainer(Trainer):
     def __init__(self, *args, final_dir: Path | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.final_dir = final_dir
+        self._flops_per_token: int | None = None
+
+    def floating_point_ops(self, inputs: dict) -> int:
+        """HF's estimate (6 x input tokens x non-embedding parameters) with the parameter count
+        taken once: HF walks every module and parameter each step (~5 ms for the built-in model)."""
+        if self._flops_per_token is None:
+            count = getattr(self.model, "num_parameters", None)
+            self._flops_per_token = 6 * count(exclude_embeddings=True) if count else 0
+        ids = inputs.get(getattr(self.model, "main_input_name", "input_ids"))
+        return self._flops_per_token * ids.numel() if ids is not None else 0
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         super().log(logs, start_time)
@@ -198,7 +209,7 @@ def _load_quantized(spec: str, preset: PeftPreset, config: TrainConfig, trust_re
         device_map={"": PartialState().local_process_index},
         trust_remote_code=trust_remote_code,
     )
-    model = prepare_model_for_kbit_training(model, config.gradient_checkpointing)
+    model = prepare_model_for_kbit_training(model, bool(config.gradient_checkpointing))
     return model, load_tokenizer(spec, trust_remote_code)[0]
 
 
@@ -315,7 +326,6 @@ def train(
         )
     resume_from = get_last_checkpoint(str(out_dir)) if config.resume else None
     has_eval = bool(val_examples)
-    args = config.to_training_arguments(out_dir, has_eval, cuda, task.metrics[0])  # + processes
     PartialState().wait_for_everyone()  # every process checked `out_dir` before rank 0 writes
 
     set_seed(config.seed)
@@ -331,6 +341,18 @@ def train(
             f"{config.max_seq_length} and lose tokens on their left",
             file=sys.stderr,
         )
+    longest = max(len(r["input_ids"]) for r in train_ds.records)
+    checkpointing = choose_checkpointing(
+        config.gradient_checkpointing,
+        config.memory_budget_gb,
+        model,
+        config.batch_size,
+        longest,
+        config.use_bf16(cuda),
+        cuda,
+    )
+    resolved = config.model_copy(update={"gradient_checkpointing": checkpointing.enabled})
+    args = resolved.to_training_arguments(out_dir, has_eval, cuda, task.metrics[0])
     metrics = MetricsCallback(out_dir / "metrics.jsonl", progress=progress)
     early = (
         EarlyStoppingCallback(config.early_stopping_patience, config.early_stopping_min_delta)
@@ -378,6 +400,7 @@ def train(
     threads = machine()
     if progress and trainer.is_world_process_zero():
         print(f"training: {describe(threads)}", file=sys.stderr)
+        print(f"gradient checkpointing {checkpointing.reason}", file=sys.stderr)
     output = trainer.train(resume_from_checkpoint=resume_from)
 
     best_dir = None
@@ -409,6 +432,8 @@ def train(
         "method": config.method,
         "peft": peft_name,
         "bf16": args.bf16,
+        "gradient_checkpointing": checkpointing.enabled,
+        "gradient_checkpointing_reason": checkpointing.reason,
         "trainable_parameters": trainable,
         "num_processes": trainer.accelerator.num_processes,
         "machine": threads,
