@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ctxlab.errors import CtxlabError
 from ctxlab.models import DEFAULT_MODEL
@@ -77,6 +85,14 @@ class ModelConfig(Section):
 class EvalConfig(Section):
     batch_size: int = Field(8, ge=1, description="prompts decoded together")
     max_new_tokens: int | None = Field(None, ge=1, description="generation budget (task's own)")
+    prompt_lookup: bool = Field(
+        True,
+        description="greedy decoding drafts tokens by copying from the prompt and checks them in "
+        "one pass (same output, fewer passes; hf backend)",
+    )
+    lookup_ngram: int = Field(3, ge=1, description="longest n-gram prompt lookup matches")
+    lookup_min_ngram: int = Field(1, ge=1, description="shortest n-gram prompt lookup matches")
+    lookup_draft: int = Field(8, ge=1, description="tokens prompt lookup drafts per pass")
     print_outputs: bool = Field(False, description="print every prediction with its score")
     progress: bool = Field(True, description="show progress bars")
     resume: bool = Field(
@@ -84,6 +100,22 @@ class EvalConfig(Section):
         description="continue the failed eval run of this name and config (a rerun of the "
         "same command does so too; --resume insists)",
     )
+
+    @field_validator("lookup_min_ngram")
+    @classmethod
+    def _ngram_range(cls, value: int, info: ValidationInfo) -> int:
+        longest = info.data.get("lookup_ngram")
+        if longest is not None and value > longest:
+            raise ValueError(f"must be at most lookup_ngram ({longest})")
+        return value
+
+    def lookup(self):
+        """The engine's prompt-lookup setting (`ctxlab.lookup.PromptLookup`), None when off."""
+        from ctxlab.lookup import PromptLookup
+
+        if not self.prompt_lookup:
+            return None
+        return PromptLookup(self.lookup_ngram, self.lookup_min_ngram, self.lookup_draft)
 
 
 class RunConfig(Section):

@@ -8,6 +8,16 @@ values at each step (43% of the time), and PyTorch's CPU flash-attention kernel 
 single query row (31%). The engine therefore preallocates a `StaticCache` and, on CPU, routes
 single-query attention through a grouped-query matmul (prefill still uses SDPA); measured
 ~2x faster per step at batch 1 and ~5x at batch 8 (benchmarks/RESULTS.md).
+
+Greedy decoding also copies from the context (`ctxlab.lookup`, on by default, `lookup=None` turns
+it off): each row drafts the tokens that followed the latest earlier match of its last few tokens,
+one pass reads the current token plus every row's draft (the grouped matmul takes those few query
+rows under the causal mask), and each row keeps the draft prefix its own argmax agrees with plus
+the next argmax, so the tokens are plain greedy's (exact in fp32; in bf16 a near-tie can resolve
+differently, as a change of batch size can). Rows keep their own positions while the cache column
+advances by the most any row kept; a row's rejected columns stay masked holes, and the cache has
+`PromptLookup.slack` spare columns for them. Sampling decodes one token per pass, as before. The
+logic is device-agnostic: on a GPU the model's own attention reads the drafted rows.
 """
 
 from __future__ import annotations
@@ -23,9 +33,12 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from ctxlab.errors import CtxlabError
+from ctxlab.lookup import DraftIndex, PromptLookup, accepted
 from ctxlab.prompts import GenerationRequest, encode_prompt, render_prompt
 
 ATTENTION = "ctxlab_decode"
+MAX_DECODE_ROWS = 64  # query rows a decode step may have; more is a prefill
+LOOKUP = PromptLookup()  # the engine's default: prompt lookup on, for greedy decoding
 
 
 def _decode_attention(
@@ -38,24 +51,27 @@ def _decode_attention(
     scaling: float | None = None,
     **kwargs,
 ):
-    """SDPA for prefill; for one query row, grouped matmuls with no key/value repetition."""
-    if query.shape[2] > 1:
+    """SDPA for prefill; for a decode step (one query row, or the few rows of a prompt-lookup
+    draft, always under a mask over the static cache), grouped matmuls with no key/value
+    repetition."""
+    batch, heads, rows, dim = query.shape
+    if attention_mask is None or rows > MAX_DECODE_ROWS:
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
-    batch, heads, _, dim = query.shape
     kv_heads = key.shape[1]
-    q = query.view(batch, kv_heads, heads // kv_heads, dim)
+    groups = heads // kv_heads
+    q = query.reshape(batch, kv_heads, groups * rows, dim)
     scores = torch.matmul(q, key.transpose(2, 3)) * (scaling if scaling is not None else dim**-0.5)
-    if attention_mask is not None:
-        mask = attention_mask[:, :, -1:, : key.shape[2]]
-        if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        else:
-            scores = scores + mask
+    scores = scores.view(batch, kv_heads, groups, rows, -1)
+    mask = attention_mask[:, :, None, -rows:, : key.shape[2]]
+    if mask.dtype == torch.bool:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    else:
+        scores = scores + mask
     probs = torch.softmax(scores.float(), dim=-1).to(value.dtype)
-    out = torch.matmul(probs, value).view(batch, heads, 1, dim)
-    return out.transpose(1, 2).contiguous(), None
+    out = torch.matmul(probs.view(batch, kv_heads, groups * rows, -1), value)
+    return out.view(batch, heads, rows, dim).transpose(1, 2).contiguous(), None
 
 
 AttentionInterface.register(ATTENTION, _decode_attention)
@@ -102,6 +118,7 @@ class Generation:
     prompt_tokens: int
     generated_tokens: int
     stopped_by: str = field(default="length")
+    decode_steps: int = 0  # forward passes after the prompt's; fewer than tokens with lookup
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
@@ -166,6 +183,33 @@ def _prefill(
     return static, torch.cat(logits)
 
 
+class _Row:
+    """One completion as it grows: its tokens, whether and why it ended."""
+
+    def __init__(self, request: GenerationRequest) -> None:
+        self.request = request
+        self.tokens: list[int] = []
+        self.done = False
+        self.stopped_by = "length"
+        self.steps = 0
+
+    def emit(self, tokens: list[int], tokenizer, eos: set[int]) -> None:
+        """Take tokens in order until end of turn, a stop string or the budget ends the row."""
+        for tid in tokens:
+            if self.done:
+                return
+            if tid in eos:
+                self.done, self.stopped_by = True, "eos"
+                return
+            self.tokens.append(tid)
+            if self.request.stop:
+                text = tokenizer.decode(self.tokens, skip_special_tokens=True)
+                if cut_at_stop(text, self.request.stop)[1] is not None:
+                    self.done, self.stopped_by = True, "stop"
+            if len(self.tokens) >= self.request.max_new_tokens:
+                self.done = True
+
+
 @torch.inference_mode()
 def _generate_batch(
     model,
@@ -175,58 +219,84 @@ def _generate_batch(
     eos: set[int],
     sampling: Sampling | None = None,
     seeds: list[int] | None = None,
+    lookup: PromptLookup | None = None,
 ) -> list[Generation]:
+    """Decode one batch. Cache column `col` is the next one written, the same for every row;
+    each row keeps its own position. With prompt lookup (greedy only) a pass reads the current
+    token plus each row's draft, and the columns of a row's rejected drafts are masked out."""
     device = model.device
     longest = max(len(p) for p in prompts)
     budget = max(r.max_new_tokens for r in requests)
-    attention = torch.zeros((len(prompts), longest + budget), dtype=torch.long, device=device)
-    for row, ids in enumerate(prompts):
-        attention[row, longest - len(ids) : longest] = 1
+    lookup = lookup if sampling is None else None
+    width = longest + budget + (lookup.slack(budget) if lookup else 0)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long, device=device)
+    for i, ids in enumerate(prompts):
+        attention[i, longest - len(ids) : longest] = 1
     cache_name = _cache_name(model)
-    cache, logits = _prefill(model, prompts, budget, cache_name)
-    next_positions = torch.tensor([[len(p)] for p in prompts], device=device)
-    new_tokens: list[list[int]] = [[] for _ in prompts]
-    done = [False] * len(prompts)
-    stopped_by = ["length"] * len(prompts)
+    cache, logits = _prefill(model, prompts, width - longest, cache_name)
+    positions = torch.tensor([[len(p)] for p in prompts], device=device)
+    rows = [_Row(r) for r in requests]
+    index = [DraftIndex(p, lookup) for p in prompts] if lookup else None
     generators = [torch.Generator(device=device).manual_seed(s) for s in seeds or []]
-    for step in range(budget):
-        next_ids = logits.argmax(-1) if sampling is None else _pick(logits, sampling, generators)
-        for row, tid in enumerate(next_ids.tolist()):
-            if done[row]:
-                continue
-            if tid in eos:
-                done[row], stopped_by[row] = True, "eos"
-                continue
-            new_tokens[row].append(tid)
-            req = requests[row]
-            if req.stop:
-                text = tokenizer.decode(new_tokens[row], skip_special_tokens=True)
-                if cut_at_stop(text, req.stop)[1] is not None:
-                    done[row], stopped_by[row] = True, "stop"
-            if len(new_tokens[row]) >= req.max_new_tokens:
-                done[row] = True
-        if all(done) or step == budget - 1:
-            break
-        attention[:, longest + step] = 1
+    current = logits.argmax(-1) if sampling is None else _pick(logits, sampling, generators)
+    for row, tid in zip(rows, current.tolist()):
+        row.emit([tid], tokenizer, eos)
+    col = longest
+    while not all(row.done for row in rows):
+        drafts: list[list[int]] = [[] for _ in rows]
+        if index is not None:
+            need = max(r.request.max_new_tokens - len(r.tokens) for r in rows if not r.done)
+            room = min(lookup.num_draft, width - col - need)  # later passes need `need` columns
+            for i, row in enumerate(rows):
+                if not row.done:
+                    index[i].extend(row.tokens[len(index[i].tokens) - len(prompts[i]) :])
+                    left = row.request.max_new_tokens - len(row.tokens) - 1
+                    drafts[i] = index[i].propose(min(room, left))
+        k = max(len(d) for d in drafts)
+        ids = torch.tensor(
+            [[t, *d, *[t] * (k - len(d))] for t, d in zip(current.tolist(), drafts)],
+            device=device,
+        )
+        attention[:, col : col + k + 1] = 1
         logits = model(
-            input_ids=next_ids[:, None],
-            attention_mask=attention[:, : longest + step + 1],
-            position_ids=next_positions,
+            input_ids=ids,
+            attention_mask=attention[:, : col + k + 1],
+            position_ids=positions + torch.arange(k + 1, device=device),
             **{cache_name: cache},
             use_cache=True,
-            cache_position=torch.tensor([longest + step], device=device),
-        ).logits[:, -1]
-        next_positions = next_positions + 1
+            cache_position=torch.arange(col, col + k + 1, device=device),
+        ).logits
+        if sampling is not None:
+            current = _pick(logits[:, -1], sampling, generators)
+            kept = [0] * len(rows)
+            for row, tid in zip(rows, current.tolist()):
+                row.steps += not row.done
+                row.emit([tid], tokenizer, eos)
+        else:
+            greedy = logits.argmax(-1).tolist()
+            kept = [accepted(d, g) for d, g in zip(drafts, greedy)]
+            for row, g, m in zip(rows, greedy, kept):
+                row.steps += not row.done
+                row.emit(g[: m + 1], tokenizer, eos)
+            current = torch.tensor([g[m] for g, m in zip(greedy, kept)], device=device)
+        for i, m in enumerate(kept):
+            attention[i, col + m + 1 : col + k + 1] = 0
+        advance = max((m for m, row in zip(kept, rows) if not row.done), default=0)
+        positions = positions + torch.tensor([[m + 1] for m in kept], device=device)
+        if k > advance:  # the static cache writes where it last stopped: step it back
+            cache.crop(advance - k)
+        col += advance + 1
     results = []
-    for row, req in enumerate(requests):
-        text = tokenizer.decode(new_tokens[row], skip_special_tokens=True)
-        text, hit = cut_at_stop(text, req.stop)
+    for prompt, row in zip(prompts, rows):
+        text = tokenizer.decode(row.tokens, skip_special_tokens=True)
+        text, hit = cut_at_stop(text, row.request.stop)
         results.append(
             Generation(
                 text=text,
-                prompt_tokens=len(prompts[row]),
-                generated_tokens=len(new_tokens[row]),
-                stopped_by="stop" if hit else stopped_by[row],
+                prompt_tokens=len(prompt),
+                generated_tokens=len(row.tokens),
+                stopped_by="stop" if hit else row.stopped_by,
+                decode_steps=row.steps,
             )
         )
     return results
@@ -241,6 +311,7 @@ def generate(
     description: str = "generating",
     sampling: Sampling | None = None,
     on_batch: Callable[[list[int], list[Generation]], None] | None = None,
+    lookup: PromptLookup | None = LOOKUP,
 ) -> list[Generation]:
     """Greedy generation for many prompts, in input order; with `sampling`, `num_samples`
     sampled completions per request instead (request i's are items i*n .. i*n+n-1).
@@ -250,6 +321,7 @@ def generate(
     hears each finished batch (its item indices and completions), so a caller can keep them as
     they come. Batches run in a fixed order, longest first: the requests left after some
     batches form the same later batches again, which is what makes a resumed run exact.
+    `lookup` sets prompt-lookup drafting of greedy tokens (None: one token per pass).
     """
     if not requests:
         return []
@@ -285,6 +357,7 @@ def generate(
                     eos,
                     sampling,
                     [seeds[i] for i in idx] if seeds else None,
+                    lookup,
                 )
                 for i, result in zip(idx, batch):
                     results[i] = result

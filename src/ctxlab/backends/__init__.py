@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from ctxlab.generation import Generation, Sampling
+from ctxlab.generation import LOOKUP, Generation, Sampling
+from ctxlab.lookup import PromptLookup
 from ctxlab.prompts import GenerationRequest
 
 OPENAI_PREFIX = "openai:"
@@ -46,9 +47,11 @@ def generate_with(
     description: str = "generating",
     sampling: Sampling | None = None,
     on_batch: OnBatch | None = None,
+    lookup: PromptLookup | None = LOOKUP,
 ) -> list[Generation]:
     """Completions of `requests` from a `LoadedModel`, through its backend if it has one;
-    `on_batch` hears each group of finished items as it completes."""
+    `on_batch` hears each group of finished items as it completes. `lookup` (prompt-lookup
+    drafting of greedy tokens) is the in-process engine's; other backends decode their own way."""
     if loaded.backend is not None:
         return loaded.backend.generate(
             requests, batch_size, progress, description, sampling, on_batch
@@ -64,6 +67,7 @@ def generate_with(
         description,
         sampling,
         on_batch,
+        lookup,
     )
 
 
