@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from transformers import AutoTokenizer
 
 from ctxlab.errors import CtxlabError
 from ctxlab.recipes import preset_config, run_config
@@ -47,7 +48,9 @@ def test_preset_runs_from_random_weights_to_a_report(scratch_run):
     assert config.recipe == "scratch" and config.run.name == "scratch-niah"
     run = summary.run_dir
     init = json.loads((run / "init" / "config.json").read_text())
-    assert init["num_hidden_layers"] == 1 and init["vocab_size"] == 512
+    vocab = len(AutoTokenizer.from_pretrained(run / "init"))
+    assert init["num_hidden_layers"] == 1 and init["vocab_size"] == vocab
+    assert 256 < vocab <= config.tokenizer.vocab_size == 2048  # bytes + merges, at most asked
     train = {json.loads(x)["input"] for x in (run / "data/train.jsonl").open()}
     assert not any(json.loads(x)["input"] in train for x in (run / "data/test.jsonl").open())
     for part in ("baseline", "tuned"):
