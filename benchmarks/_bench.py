@@ -48,11 +48,16 @@ class StepTimer(TrainerCallback):
             self.rates.append((state.num_input_tokens_seen - self.seen) / seconds)
 
 
-def step_rate(tokens: int, start: float) -> float:
-    """Tokens/s of a plain loop's step that began at `start` (`time.perf_counter`)."""
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return tokens / (time.perf_counter() - start)
+def plain_step(loss, optimizer, batch: dict, start: float, step: int, rates: list[float]) -> None:
+    """A plain loop's backward and optimizer step, then its tokens/s since `start`
+    (`time.perf_counter`) into `rates`; step 0 is warm-up and not counted."""
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    if step > 0:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        rates.append(int(batch["attention_mask"].sum()) / (time.perf_counter() - start))
 
 
 def peak_memory_mb() -> float:

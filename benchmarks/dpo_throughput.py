@@ -22,7 +22,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _bench import StepTimer, main, step_rate
+from _bench import StepTimer, main, plain_step
 from transformers.utils import logging as hf_logging
 
 from ctxlab.prompts import render_prompt
@@ -148,11 +148,7 @@ def plain_side(args: argparse.Namespace) -> list[float]:
             chosen_rows = batch["completion_mask"][: len(chunk), 1:].sum()
             nll = -per_token[: int(chosen_rows)].mean()  # the chosen rows' tokens come first
             loss = dpo + nll
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        if step > 0:
-            rates.append(step_rate(int(batch["attention_mask"].sum()), start))
+        plain_step(loss, optimizer, batch, start, step, rates)
     return rates
 
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import torch
-from _bench import StepTimer, main, step_rate
+from _bench import StepTimer, main, plain_step
 from transformers import default_data_collator
 from transformers.utils import logging as hf_logging
 
@@ -99,11 +99,7 @@ def _plain(arch: str):
             start = time.perf_counter()
             with torch.autocast(device, dtype=torch.bfloat16, enabled=use_bf16):
                 loss = model(**batch).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            if step > 0:
-                rates.append(step_rate(int(batch["attention_mask"].sum()), start))
+            plain_step(loss, optimizer, batch, start, step, rates)
         return rates
 
     return side

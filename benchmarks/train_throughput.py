@@ -19,7 +19,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _bench import StepTimer, main, step_rate
+from _bench import StepTimer, main, plain_step
 from transformers.utils import logging as hf_logging
 
 from ctxlab.api import generate_data
@@ -92,11 +92,7 @@ def bare_side(args: argparse.Namespace) -> list[float]:
             loss = F.cross_entropy(
                 logits.float().flatten(0, 1), shifted[:, keep].flatten(), ignore_index=IGNORE_INDEX
             )
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        if step > 0:
-            rates.append(step_rate(int(batch["attention_mask"].sum()), start))
+        plain_step(loss, optimizer, batch, start, step, rates)
     return rates
 
 
