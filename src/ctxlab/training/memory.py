@@ -36,6 +36,13 @@ class Checkpointing:
     enabled: bool
     reason: str
 
+    def summary(self) -> dict:
+        """The keys summary.json records."""
+        return {
+            "gradient_checkpointing": self.enabled,
+            "gradient_checkpointing_reason": self.reason,
+        }
+
 
 def estimate_memory(
     *,
@@ -107,17 +114,14 @@ def plan_for(model, batch_size: int, seq_len: int, bf16: bool) -> MemoryPlan:
     )
 
 
-def choose_checkpointing(
-    asked: bool | None,
-    budget_gb: float | None,
-    model,
-    batch_size: int,
-    seq_len: int,
-    bf16: bool,
-    cuda: bool,
-) -> Checkpointing:
-    """`decide_checkpointing` for `model` at its longest batch (`batch_size` x `seq_len`)."""
-    if asked is not None:
-        return decide_checkpointing(asked, MemoryPlan(0, 0, 0), 0, "")
-    budget, source = memory_budget(budget_gb, cuda)
-    return decide_checkpointing(None, plan_for(model, batch_size, seq_len, bf16), budget, source)
+def resolve_checkpointing(settings, model, seq_len: int, cuda: bool):
+    """`settings` (a `TrainConfig` or `PretrainSettings`) with `gradient_checkpointing` decided
+    for `model` at its longest batch (`settings.batch_size` x `seq_len`), and the decision."""
+    asked = settings.gradient_checkpointing
+    if asked is None:
+        budget, source = memory_budget(settings.memory_budget_gb, cuda)
+        plan = plan_for(model, settings.batch_size, seq_len, settings.use_bf16(cuda))
+        choice = decide_checkpointing(None, plan, budget, source)
+    else:
+        choice = decide_checkpointing(asked, MemoryPlan(0, 0, 0), 0, "")
+    return settings.model_copy(update={"gradient_checkpointing": choice.enabled}), choice

@@ -145,20 +145,12 @@ def pretrain(
     from ctxlab.io import write_json
     from ctxlab.threads import describe, machine
     from ctxlab.training.callbacks import MetricsCallback
-    from ctxlab.training.memory import choose_checkpointing
+    from ctxlab.training.memory import resolve_checkpointing
     from ctxlab.training.trainer import SavingTrainer, stopped_early
 
     cuda = torch.cuda.is_available()
-    checkpointing = choose_checkpointing(
-        settings.gradient_checkpointing,
-        settings.memory_budget_gb,
-        model,
-        settings.batch_size,
-        corpus.packed["train"].input_ids.size(1),
-        settings.use_bf16(cuda),
-        cuda,
-    )
-    resolved = settings.model_copy(update={"gradient_checkpointing": checkpointing.enabled})
+    window = corpus.packed["train"].input_ids.size(1)
+    resolved, checkpointing = resolve_checkpointing(settings, model, window, cuda)
     args = resolved.trainer_arguments(out_dir, True, cuda, group_by_length=False)
     metrics = MetricsCallback(out_dir / "metrics.jsonl", progress=progress)
     early = (
@@ -213,8 +205,7 @@ def pretrain(
         "resumed_from": resume_from,
         "learning_rate": settings.learning_rate,
         "bf16": args.bf16,
-        "gradient_checkpointing": checkpointing.enabled,
-        "gradient_checkpointing_reason": checkpointing.reason,
+        **checkpointing.summary(),
         "num_processes": trainer.accelerator.num_processes,
         "machine": threads,
     }

@@ -36,7 +36,7 @@ from ctxlab.threads import describe, machine
 from ctxlab.training.callbacks import MetricsCallback
 from ctxlab.training.config import TrainConfig
 from ctxlab.training.data import IGNORE_INDEX, PadCollator, build_dataset, grouped_padding_share
-from ctxlab.training.memory import choose_checkpointing
+from ctxlab.training.memory import resolve_checkpointing
 from ctxlab.training.peft_presets import (
     PeftPreset,
     check_preset_runnable,
@@ -342,16 +342,7 @@ def train(
             file=sys.stderr,
         )
     longest = max(len(r["input_ids"]) for r in train_ds.records)
-    checkpointing = choose_checkpointing(
-        config.gradient_checkpointing,
-        config.memory_budget_gb,
-        model,
-        config.batch_size,
-        longest,
-        config.use_bf16(cuda),
-        cuda,
-    )
-    resolved = config.model_copy(update={"gradient_checkpointing": checkpointing.enabled})
+    resolved, checkpointing = resolve_checkpointing(config, model, longest, cuda)
     args = resolved.to_training_arguments(out_dir, has_eval, cuda, task.metrics[0])
     metrics = MetricsCallback(out_dir / "metrics.jsonl", progress=progress)
     early = (
@@ -432,8 +423,7 @@ def train(
         "method": config.method,
         "peft": peft_name,
         "bf16": args.bf16,
-        "gradient_checkpointing": checkpointing.enabled,
-        "gradient_checkpointing_reason": checkpointing.reason,
+        **checkpointing.summary(),
         "trainable_parameters": trainable,
         "num_processes": trainer.accelerator.num_processes,
         "machine": threads,
