@@ -7,8 +7,9 @@ sides train a fresh LoRA adapter (`lora_r16_a32_qkvo`) on the built-in model wit
 loss (sigmoid DPO + the chosen proofs' NLL, beta 0.1), batch size, bf16 autocast and fused
 AdamW; the reference is the model with the adapter disabled, as TRL does for a fresh adapter.
 The plain loop is: policy forward on [chosen; rejected], reference forward without gradients,
-the loss at the completion positions only, backward, optimizer step. Tokens counted: the
-non-padding tokens of both sequences of each pair. See `_bench.py` for the alternation.
+the vocabulary projection and the loss at the completion positions only, backward, optimizer
+step. Tokens counted: the non-padding tokens of both sequences of each pair. See `_bench.py`
+for the alternation.
 
     python benchmarks/dpo_throughput.py [--pairs 16] [--steps 8] [--batch-size 2] [--rounds 2]
 """
@@ -99,15 +100,17 @@ def _batch(records: list[dict], pad_id: int, max_length: int) -> dict[str, torch
 
 
 def _logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row sums of the completion tokens' log-probabilities, and the per-token values."""
-    targets = batch["input_ids"][:, 1:]
-    shifted = batch["completion_mask"][:, 1:].bool()
-    keep = shifted.any(0).nonzero().squeeze(-1)
+    """Per-row sums of the completion tokens' log-probabilities, and the per-token values: the
+    transformer body on every token, the vocabulary projection on completion positions only."""
+    causal_lm = model.get_base_model()
     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-    logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits.float()
-    per_token = logits.log_softmax(-1).gather(-1, targets[:, keep, None]).squeeze(-1)
-    per_token = per_token * shifted[:, keep]
-    return per_token.sum(1), per_token[shifted[:, keep]]
+    hidden = causal_lm.model(**inputs, use_cache=False).last_hidden_state[:, :-1]
+    mask = batch["completion_mask"][:, 1:].bool()
+    logits = causal_lm.lm_head(hidden[mask]).float()
+    targets = batch["input_ids"][:, 1:][mask]
+    picked = logits.gather(-1, targets[:, None]).squeeze(-1) - logits.logsumexp(-1)
+    per_row = picked.new_zeros(mask.shape).masked_scatter(mask, picked)
+    return per_row.sum(1), picked
 
 
 def plain_side(args: argparse.Namespace) -> list[float]:
@@ -129,6 +132,9 @@ def plain_side(args: argparse.Namespace) -> list[float]:
         model = get_peft_model(loaded.model, parse_preset(PEFT).lora_config())
     device = "cuda" if cuda else "cpu"
     model.to(device).train()
+    for module in model.modules():  # as DPOTrainer's `disable_dropout` (on by default) does
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, fused=True)
     size, rates = settings.batch_size, []

@@ -4,6 +4,7 @@ report, and refusals of bad input."""
 import copy
 import json
 import math
+from functools import partial
 
 import pytest
 from safetensors.torch import load_file
@@ -12,7 +13,7 @@ from ctxlab.errors import CtxlabError
 from ctxlab.generation import GenerationRequest, Sampling, generate, sample
 from ctxlab.prompts import render_prompt
 from ctxlab.tasks.base import get_task_class
-from ctxlab.training.dpo import DPOSettings, dpo_train, pair_records
+from ctxlab.training.dpo import DPOSettings, completion_lm_head, dpo_train, pair_records
 from ctxlab.training.pairs import Candidate, Pair, build_pairs, step_pairs, trace_score
 
 PROMPTS = ["Name a color.", "Tell me one fact about cats."]
@@ -158,6 +159,43 @@ def test_pair_records_match_the_sft_layout(tokenizer):
     assert tok.decode(record["chosen_ids"]) == "Rex is"  # mid-proof: no end-of-turn token
     with pytest.raises(CtxlabError, match="max_length"):
         pair_records(tok, [pair], 8)
+
+
+def test_completion_head_equals_trls_fused_head(tiny_model_dir):
+    """The CPU head projects only completion positions; every per-token field DPOTrainer reads,
+    and the gradient, match TRL's fused head (which projects all positions) on a tiny Llama."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    torch.manual_seed(0)
+    ids = torch.randint(0, 1000, (4, 12))
+    labels = ids.clone()
+    labels[:, :7] = -100  # the prompt
+    labels[1, 10:] = -100  # a shorter completion (padding)
+    fields = ("entropy", "mean_logits", "log_sum_sq_probs")
+    outputs, grads = [], []
+    trl_head = partial(add_fused_lm_head, outputs=("log_probs", "is_top1", *fields))
+    for patch in (trl_head, partial(completion_lm_head, weighting=True)):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        patch(model)
+        out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        out.log_probs.sum().backward()
+        outputs.append(out)
+        grads.append(model.model.layers[0].self_attn.q_proj.weight.grad)
+    trl, ours = outputs
+    assert ours.log_probs.shape == trl.log_probs.shape == (4, 11)
+    assert torch.equal(ours.label_mask, trl.label_mask)
+    assert (ours.log_probs[~ours.label_mask] == 0).all()
+    torch.testing.assert_close(ours.log_probs, trl.log_probs, atol=1e-5, rtol=1e-5)
+    for name in fields:
+        mask = ours.label_mask
+        torch.testing.assert_close(getattr(ours, name)[mask], getattr(trl, name)[mask])
+    assert torch.equal(ours.is_top1, trl.is_top1)
+    torch.testing.assert_close(ours.loss, trl.loss)
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-6, rtol=1e-4)
+    plain = model(input_ids=ids)  # without fused_lm_head: the model's own forward
+    assert plain.logits.shape == (4, 12, model.config.vocab_size)
 
 
 @pytest.mark.integration

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,13 +111,69 @@ def pair_records(tokenizer, pairs: list[Pair], max_length: int) -> list[dict]:
     return records
 
 
+def completion_lm_head(model, weighting: bool = False) -> None:
+    """Give `model` (the causal LM under the PEFT wrapper) a `fused_lm_head=True` forward that
+    projects only the completion positions (labels not -100) onto the vocabulary.
+
+    TRL's fused head projects every position, prompt included, wherever Triton is missing (all
+    CPUs), and then folds the logits tile by tile in float32 and recomputes them in backward; on
+    PrOntoQA pairs, whose prompts are longer than their proofs, that made a DPO step half as fast
+    as a plain loop. Here the completion logits are materialized once (a few hundred rows) and
+    the per-token fields `DPOTrainer` reads are computed from them."""
+    from trl.trainer.utils import FusedCausalLMOutput
+
+    plain_forward = type(model).forward.__get__(model)
+
+    def forward(self, *args, fused_lm_head=False, labels=None, num_items_in_batch=None, **kwargs):
+        if not fused_lm_head:
+            return plain_forward(*args, **kwargs, **({} if labels is None else {"labels": labels}))
+        kwargs["use_cache"] = False
+        hidden = self.base_model(*args, **kwargs).last_hidden_state[:, :-1]
+        labels = labels[:, 1:]
+        mask = labels != -100
+        targets = labels[mask]
+        logits = self.get_output_embeddings()(hidden[mask]).float()
+        log_z = logits.logsumexp(-1)
+        picked = logits.gather(-1, targets[:, None]).squeeze(-1) - log_z
+        with torch.no_grad():
+            log_p = logits - log_z[:, None]
+            fields = {
+                "entropy": -(log_p.exp() * log_p).sum(-1),
+                "mean_logits": logits.mean(-1),
+                "is_top1": logits.argmax(-1) == targets,
+                "log_sum_sq_probs": (2 * log_p).logsumexp(-1) if weighting else None,
+            }
+
+        def spread(values):
+            if values is None:
+                return None
+            return values.new_zeros(mask.shape).masked_scatter(mask, values)
+
+        count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+        log_probs = spread(picked)
+        return FusedCausalLMOutput(
+            loss=-log_probs.sum() / count,
+            log_probs=log_probs,
+            label_mask=mask,
+            **{name: spread(values) for name, values in fields.items()},
+        )
+
+    model.forward = types.MethodType(forward, model)
+
+
 def _trainer_class():
     from trl import DPOTrainer
 
     class PretokenizedDPOTrainer(DPOTrainer):
         """Takes records already holding `prompt_ids`/`chosen_ids`/`rejected_ids` (built by
         `pair_records`) instead of re-tokenizing the texts, which could add a second BOS to a
-        rendered chat prompt or split the prompt/completion boundary differently."""
+        rendered chat prompt or split the prompt/completion boundary differently. On CPU its
+        policy and reference project only completion positions (`completion_lm_head`)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if self.accelerator.device.type == "cpu" and not self.aux_loss_enabled:
+                completion_lm_head(self.model.get_base_model(), self.use_weighting)
 
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             if "prompt_ids" in dataset.column_names:
