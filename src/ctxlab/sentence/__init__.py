@@ -1,0 +1,8 @@
+"""A sentence-embedding language model (SONAR-LLM style): prompts split into sentences, each
+sentence a vector from a frozen `SentenceCodec`, a small causal transformer over the vectors that
+predicts the next sentence's vector, decoded back to text by the codec's frozen decoder.
+
+Modules: `split` (prompt -> sentences), `codec` (the interface and its card), `charcodec` (the
+offline `tiny`, `autoencoder` and `minilm` codecs), `sonar` (the SONAR wrapper), `store`
+(precomputed embeddings), `model` (SentenceLM), `train` and `evaluate` (the loop and scoring).
+"""
