@@ -16,6 +16,7 @@ and Latin-1 plus pad/bos/eos/unk; other characters decode as nothing.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -152,6 +153,13 @@ class CharCodec(SentenceCodec):
 
     def settings(self) -> dict[str, Any]:
         return dict(self.config)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(super().fingerprint().encode("utf-8"))
+        for name, tensor in sorted(self.net.state_dict().items()):
+            digest.update(name.encode("utf-8"))
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     def targets(self, sentences: Sequence[str]) -> torch.Tensor:
         rows = [char_ids(s, self.max_chars) for s in check_sentences(sentences)]

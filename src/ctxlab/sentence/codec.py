@@ -14,7 +14,9 @@ plus the kind's own weights.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +93,12 @@ class SentenceCodec(ABC):
             targets.reshape(-1),
             ignore_index=self.pad_id,
         )
+
+    def fingerprint(self) -> str:
+        """A hash that changes when the vectors would (kind, settings; weights where the codec
+        has its own): what keys a store of precomputed embeddings."""
+        text = json.dumps([self.kind, self.settings()], sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def describe(self) -> str:
         """The codec's name as results and reports print it."""
