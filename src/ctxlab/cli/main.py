@@ -23,6 +23,7 @@ COMMANDS = {
     "export-task": "an lm-evaluation-harness task (YAML, data, ctxlab's metric) of a data file",
     "tokenizer": "train a byte-level BPE tokenizer for a from-scratch model",
     "pretrain": "pre-train a decoder (causal LM) or encoder (MLM) from random weights",
+    "codec": "train a sentence codec (autoencoder, minilm) for the sentence LM",
     "verify": "check gold or predicted answers: prontoqa proofs, folio labels, dot graphs",
     "rag": "retrieval-augmented generation: index, ask, eval, report, curves",
     "report": "rebuild report.md and plots of any run directory from its artifacts",

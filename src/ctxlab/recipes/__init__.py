@@ -3,7 +3,8 @@
 A recipe is a pydantic config class (a `RecipeConfig`: its `recipe` field holds its name) and a
 `run(config) -> RunSummary` that writes one run directory. The built-in recipes are `eval`,
 `finetune` (baseline -> train -> tuned), `oak` (SFT then solver-verified DPO rounds), `rag_eval`,
-`verify` and `pretrain` (a decoder or encoder from random weights); their shared steps live in
+`verify`, `pretrain` (a decoder or encoder from random weights), `scratch` and `sentence`
+(a SONAR-LLM-style sentence-embedding LM); their shared steps live in
 `recipes/common.py`. A new kind of run is a new file here that calls `register`, plus a preset
 naming it. A flag never switches recipes: the preset's `recipe:` does, and a key that belongs to
 another recipe is refused by name.
@@ -28,6 +29,7 @@ BUILTIN = {
     "verify": "ctxlab.recipes.verify",
     "pretrain": "ctxlab.recipes.pretrain",
     "scratch": "ctxlab.recipes.scratch",
+    "sentence": "ctxlab.recipes.sentence",
 }
 
 
