@@ -146,7 +146,7 @@ def test_results_break_down_by_value_type_and_depth(setup):
     seed = seed_examples(items, rows)
     assert set(seed[0]) >= {"key", "expected_value", "prediction", "correct"}
     assert seed[1]["correct"] is True and seed[0]["correct"] is False
-    assert seed[0]["key"] in items[0].prompt[-1]
+    assert seed[0]["key"] in items[0].prompt[-1] and " " not in seed[0]["key"]
 
 
 def test_string_match_all_differs_from_part_on_several_references():

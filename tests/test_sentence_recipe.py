@@ -175,3 +175,27 @@ def test_comparison_with_the_builtin_token_model(tmp_path):
     assert {r["value_type"] for r in builtin["by_value_type"]} == {"words", "numbers"}
     assert (summary.run_dir / "builtin" / "predictions.jsonl").is_file()
     assert "Token model smollm2-135m" in (summary.run_dir / "report.md").read_text()
+
+
+def test_qa_with_distractors_scores_string_match_part(oracle, tmp_path):
+    from ctxlab.config import validate_config
+    from ctxlab.recipes.sentence import SentenceConfig
+
+    raw = preset_config("sentence-niah", TINY).model_dump(mode="json")
+    raw["task"] = {
+        "name": "qa",
+        "source": str(oracle),
+        "lengths": [1500],
+        "length_unit": "chars",
+        "depths": [0, 100],
+    }
+    raw["data"].update(num_samples=8, test_samples=4, validation_split=0.25)
+    raw["architecture"]["context_length"] = 128
+    raw["training"]["objective"] = "all"
+    raw["run"] = {"runs_dir": str(tmp_path), "name": "qa"}
+    summary = run_config(validate_config(raw, SentenceConfig))
+    final = json.loads((summary.run_dir / "final_results.json").read_text())
+    assert final["metric"] == "string_match_part" and final["num_evaluated"] == 4
+    questions = [json.loads(x)["input"] for x in (summary.run_dir / "data/test.jsonl").open()]
+    assert questions[0].endswith(f"Question: {final['examples'][0]['key']}")
+    assert summary.artifact["training"]["objective"] == "all"

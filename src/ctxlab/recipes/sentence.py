@@ -116,26 +116,36 @@ def _check(config: SentenceConfig) -> None:
         raise CtxlabError("the sentence LM is causal: set architecture.arch to decoder")
 
 
-def draw(task: Task, count: int, seed: int, value_type: str | None, k: int = 0) -> list[Example]:
+def draw(
+    task: Task, count: int, seed: int, value_type: str | None, k: int = 0, sizing=(None, None)
+) -> list[Example]:
     """`count` examples; the k-th value type draws with its own seed (else its keys and
     haystacks would repeat the first type's) and carries its type in the id (ids stay unique,
     which the paired test against the token model matches on)."""
     drawn = split_task(task, "train", count, seed + VALUE_TYPE_SEED_STRIDE * k)
     if value_type is None:
-        return drawn.generate(None, None)
+        return drawn.generate(*sizing)
     drawn = type(drawn)(drawn.config.model_copy(update={"needle_type_v": value_type}))
-    return [replace(e, id=f"{e.id}-{value_type}") for e in drawn.generate(None, None)]
+    return [replace(e, id=f"{e.id}-{value_type}") for e in drawn.generate(*sizing)]
 
 
 def make_data(config: SentenceConfig, task: Task) -> dict[str, list[Example]]:
     """Train/val from the train seed (split by share, then capped), test from the test seed;
-    a test prompt also in train/val is refused."""
+    a test prompt also in train/val is refused. Token lengths count the token model's tokens
+    (the one the report compares against), chat template included, as ctxlab's evals do."""
     from ctxlab.recipes.common import check_leaks
 
     d = config.data
     types: list[str | None] = list(d.value_types) if task.name == "niah" else [None]
-    pool = [e for k, t in enumerate(types) for e in draw(task, d.num_samples, d.train_seed, t, k)]
-    test = [e for k, t in enumerate(types) for e in draw(task, d.test_samples, d.test_seed, t, k)]
+    sizing = (None, None)
+    if getattr(task.config, "length_unit", "chars") == "tokens":  # the token model's tokens
+        from ctxlab.models import load_tokenizer
+
+        sizing = load_tokenizer(config.eval.builtin_model)
+    pool, test = [], []
+    for k, t in enumerate(types):
+        pool += draw(task, d.num_samples, d.train_seed, t, k, sizing)
+        test += draw(task, d.test_samples, d.test_seed, t, k, sizing)
     val_every = max(2, round(1 / d.validation_split))
     train = [e for i, e in enumerate(pool) if i % val_every]
     val = [e for i, e in enumerate(pool) if not i % val_every]

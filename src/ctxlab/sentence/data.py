@@ -28,20 +28,26 @@ class SentenceExample:
     prompt: list[str]
     answer: str
     answers: list[str]
+    key: str
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def key(self) -> str:
-        """The queried key (the seed's `key` field): the text between "for" and ":"."""
-        return self.answer.split(" for ", 1)[-1].split(" is:", 1)[0].split(" are:", 1)[0]
+
+def query_of(example: Example, answer: str, question: str) -> str:
+    """The seed's `key` field: the queried NIAH key, or the QA question."""
+    if example.task == "qa":
+        return question.removeprefix("Question: ")
+    return answer.split(" for ", 1)[-1].split(" is:", 1)[0].split(" are:", 1)[0]
 
 
 def sentence_examples(examples: Sequence[Example]) -> list[SentenceExample]:
     if not examples:
         raise CtxlabError("no examples to turn into sentences: generate at least one")
-    return [
-        SentenceExample(e.id, split_example(e).sentences, answer_sentence(e), e.answers, e.meta)
-        for e in examples
-    ]
+    out = []
+    for e in examples:
+        split, answer = split_example(e), answer_sentence(e)
+        key = query_of(e, answer, split.question[-1])
+        out.append(SentenceExample(e.id, split.sentences, answer, e.answers, key, e.meta))
+    return out
 
 
 def all_texts(items: Sequence[SentenceExample]) -> list[str]:

@@ -125,7 +125,7 @@ def seed_examples(
         out.append(
             {
                 "id": item.id,
-                "key": item.key(),
+                "key": item.key,
                 "expected_value": ", ".join(item.answers),
                 "prediction": row["prediction"],
                 "correct": score == 100.0,
