@@ -64,7 +64,8 @@ def test_preset_runs_to_the_seeds_outputs(sentence_run):
 def test_results_have_intervals_breakdowns_and_name_the_codec(sentence_run):
     _, _, summary = sentence_run
     run = summary.run_dir
-    results = json.loads((run / "sentence_results.json").read_text())
+    results = json.loads((run / "results.json").read_text())
+    assert results["kind"] == "sentence" and results["model"].startswith("sentence LM")
     assert results["metric"] == "string_match_all"
     assert {"low", "high"} <= set(results["intervals"]["string_match_all"])
     assert {r["value_type"] for r in results["by_value_type"]} == {"words", "numbers"}
@@ -75,6 +76,15 @@ def test_results_have_intervals_breakdowns_and_name_the_codec(sentence_run):
     assert "tiny codec, 16-d" in summary.headline
     train = {json.loads(x)["input"] for x in (run / "data/train.jsonl").open()}
     assert not any(json.loads(x)["input"] in train for x in (run / "data/test.jsonl").open())
+
+
+def test_report_and_runs_read_the_artifact(sentence_run):
+    root, _, summary = sentence_run
+    (summary.run_dir / "report.md").unlink()
+    code, _, _ = run_cli(["report", str(summary.run_dir)])
+    assert code == 0 and "a substitute for SONAR" in (summary.run_dir / "report.md").read_text()
+    code, out, _ = run_cli(["runs", str(root)])
+    assert code == 0 and "sentence" in out and "string_match_all" in out
 
 
 def test_a_reused_codec_reuses_the_embedding_cache(sentence_run):

@@ -6,14 +6,15 @@ model on the same examples -> report. The run directory:
 
     RUNS/NAME/<stamp>/  config.yaml  run.log  data/{train,val,test}.jsonl  codec/
                         checkpoint_step_N/  best_model/  training_history.json
-                        predictions.jsonl  final_results.json  sentence_results.json
+                        predictions.jsonl  final_results.json  results.json
                         builtin/  report.md
 
 `final_results.json` has the seed's keys (loss, accuracy, num_evaluated, examples with key,
-expected_value, prediction, correct); `sentence_results.json` ctxlab's (intervals, breakdown by
-value type and depth, the token model's scores and a paired test). Every result names the codec
-and says when it is a substitute for SONAR. Embeddings are cached across runs under
-`codec.store_dir` (default RUNS/sentence-embeddings), keyed by codec fingerprint and text hash.
+expected_value, prediction, correct); `results.json` is ctxlab's `sentence` artifact (intervals,
+breakdown by value type and depth, the token model's scores and a paired test), which `ctxlab
+report` and `ctxlab runs` read. Every result names the codec and says when it is a substitute
+for SONAR. Embeddings are cached across runs under `codec.store_dir` (default
+RUNS/sentence-embeddings), keyed by codec fingerprint and text hash.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from ctxlab.io import write_json, write_jsonl
 from ctxlab.models import DEFAULT_MODEL
 from ctxlab.models.scratch import ScratchModelConfig
 from ctxlab.recipes import RunSummary, register
-from ctxlab.recipes.common import Timer, open_run, say, split_task
+from ctxlab.recipes.common import Timer, open_run, publish, say, split_task
+from ctxlab.reporting.artifacts import SentenceResults
 from ctxlab.sentence.codec_train import CodecTrainConfig
 from ctxlab.sentence.train import SentenceTraining
 from ctxlab.tasks.base import Example, Task, TaskConfig, get_task_class
@@ -229,7 +231,6 @@ def run(config: SentenceConfig) -> RunSummary:
     from ctxlab.sentence.codec import check_dim
     from ctxlab.sentence.data import all_texts, sentence_examples
     from ctxlab.sentence.model import SentenceLM
-    from ctxlab.sentence.report import write_report
     from ctxlab.sentence.store import precompute
     from ctxlab.sentence.train import train_sentence_lm
 
@@ -326,22 +327,21 @@ def run(config: SentenceConfig) -> RunSummary:
         if e.compare_builtin:
             with timer("builtin_s"):
                 comparison = builtin_comparison(config, task, data["test"], rows, run)
-        artifact = {
-            "recipe": "sentence",
-            "task": task.name,
-            "codec": {**codec.card(), "source": codec_source},
-            "model": {"label": label, "parameters": params, "dimensions": vars(d)},
-            "num_evaluated": len(rows),
-            "test_loss": test_loss,
+        artifact = SentenceResults(
+            task=task.name,
+            model=label,
+            codec={**codec.card(), "source": codec_source},
+            lm={"parameters": params, "dimensions": vars(d)},
+            num_evaluated=len(rows),
+            test_loss=test_loss,
             **scores,
-            "store": {"directory": str(store.directory), **store_stats.to_dict()},
-            "training": training,
-            "data": {k: len(v) for k, v in data.items()},
-            "builtin": comparison,
-            "timing": dict(timer),
-        }
-        write_json(run.path / "sentence_results.json", artifact)
-        write_report(run.path, artifact)
+            store={"directory": str(store.directory), **store_stats.to_dict()},
+            training=training,
+            data={k: len(v) for k, v in data.items()},
+            builtin=comparison,
+            timing=dict(timer),
+        )
+        published = publish(run, artifact, "results.json")
         headline = (
             f"{metric} {scores['metrics'][metric]:.1f} on {len(rows)} test examples "
             f"({codec.describe()})"
@@ -349,4 +349,4 @@ def run(config: SentenceConfig) -> RunSummary:
         if comparison:
             headline += f"; {comparison['model']} {comparison['metrics'][metric]:.1f}"
         run.log(headline)
-    return RunSummary("sentence", run.path, headline, artifact)
+    return RunSummary("sentence", run.path, headline, published)

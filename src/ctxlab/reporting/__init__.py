@@ -21,6 +21,7 @@ BUILDERS: dict[str, tuple[str, str]] = {
     "rag": ("rag_report", "build_rag_report"),
     "verify": ("verify_report", "build_verify_report"),
     "pretrain": ("pretrain_report", "build_pretrain_report"),
+    "sentence": ("sentence_report", "build_sentence_report"),
 }
 
 

@@ -3,7 +3,9 @@
 Every artifact is JSON with a `kind`: `eval` (an eval run's results.json), `comparison` (a
 before/after run's comparison.json), `oak` (oak.json, one row a DPO round), `rag` (a RAG eval's
 results.json), `verify` (a verify run's results.json) and `pretrain` (a pre-training run's
-results.json: held-out scores beside the unigram baseline's, and the training summary). Each
+results.json: held-out scores beside the unigram baseline's, and the training summary) and
+`sentence` (a sentence-LM run's results.json: its codec, scores by value type and depth, the
+token model's on the same examples). Each
 records the metrics it holds, a 95% interval for every aggregate (`ctxlab.stats`), and the
 breakdown columns its rows are keyed by, so a before/after table matches rows on those columns
 and nothing else.
@@ -135,7 +137,38 @@ class PretrainResults(_Artifact, Scores):
     timing: dict[str, float] = {}
 
 
-Artifact = EvalResults | Comparison | OakSummary | RagResults | VerifyResults | PretrainResults
+class SentenceResults(_Artifact, Scores):
+    """A sentence LM's held-out scores under its codec (`codec` is the codec card, which says
+    whether it is SONAR or a substitute), by value type and depth, with the built-in token
+    model's scores on the same examples and a paired test (`builtin`, None when not run)."""
+
+    kind: Literal["sentence"] = "sentence"
+    task: str
+    model: str
+    metric: str
+    codec: dict[str, Any]
+    lm: dict[str, Any]
+    num_evaluated: int
+    test_loss: float
+    breakdown_keys: list[str] = []
+    by_value_type: list[dict[str, Any]] = []
+    by_depth: list[dict[str, Any]] = []
+    store: dict[str, Any] = {}
+    training: dict[str, Any] = {}
+    data: dict[str, int] = {}
+    builtin: dict[str, Any] | None = None
+    timing: dict[str, float] = {}
+
+
+Artifact = (
+    EvalResults
+    | Comparison
+    | OakSummary
+    | RagResults
+    | VerifyResults
+    | PretrainResults
+    | SentenceResults
+)
 KINDS: dict[str, type[_Artifact]] = {
     "eval": EvalResults,
     "comparison": Comparison,
@@ -143,6 +176,7 @@ KINDS: dict[str, type[_Artifact]] = {
     "rag": RagResults,
     "verify": VerifyResults,
     "pretrain": PretrainResults,
+    "sentence": SentenceResults,
 }
 
 

@@ -1,13 +1,14 @@
-"""report.md of a `sentence` run, built from its `sentence_results.json` alone: the codec (and
-whether it stands in for SONAR), the score with its interval by value type and depth, the token
-model on the same examples with a paired test, training and the embedding store's size."""
+"""report.md of a `sentence` run, built from its results.json alone: the codec (and whether it
+stands in for SONAR), the score with its interval by value type and depth, the token model on
+the same examples with a paired test, training and the embedding store's size."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ctxlab.io import read_json, write_text
+from ctxlab.io import write_text
+from ctxlab.reporting.artifacts import find_artifact, read_artifact
 from ctxlab.stats import verdict
 
 
@@ -42,7 +43,7 @@ def render(a: dict[str, Any]) -> str:
         f"[{i['low']:.1f}, {i['high']:.1f}]",
         "",
         f"- Codec: {codec['description']} from `{codec['source']}`. {sonar}",
-        f"- Model: {a['model']['label']}; loss {a['training']['loss']}, objective "
+        f"- Model: {a['model']}; loss {a['training']['loss']}, objective "
         f"{a['training']['objective']}; {a['training']['steps']} steps in "
         f"{a['training']['train_s']} s, best validation loss {a['training']['best_val_loss']:.4f} "
         f"at step {a['training']['best_step']}.",
@@ -74,6 +75,7 @@ def render(a: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write_report(run_dir: Path, artifact: dict[str, Any] | None = None) -> Path:
-    artifact = artifact or read_json(run_dir / "sentence_results.json", "sentence results")
+def build_sentence_report(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    artifact = read_artifact(find_artifact(run_dir)).model_dump(mode="json")
     return write_text(run_dir / "report.md", render(artifact))
