@@ -146,6 +146,23 @@ def test_a_model_of_another_codec_dim_is_one_line_and_writes_nothing(sentence_ru
     assert not runs.exists()
 
 
+def test_the_sonar_codec_without_sonar_is_one_line_and_writes_nothing(tmp_path):
+    from ctxlab.errors import CtxlabError
+    from ctxlab.sentence.sonar import check_available
+
+    try:
+        check_available()
+    except CtxlabError:
+        pass  # what this test needs: no sonar here
+    else:
+        pytest.skip("sonar-space and its weights are installed here")
+    code, _, err = run_cli(
+        ["run", "sentence-niah", "--codec-kind", "sonar", "--runs-dir", str(tmp_path / "runs")]
+    )
+    assert code == 2 and err.count("\n") == 1 and "sonar" in err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_shared_seeds_are_refused(tmp_path):
     code, _, err = run_cli(
         ["run", "sentence-niah", "--set", "codec.train.seed=3000", "--runs-dir", str(tmp_path)]

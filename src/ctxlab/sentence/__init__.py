@@ -3,6 +3,8 @@ sentence a vector from a frozen `SentenceCodec`, a small causal transformer over
 predicts the next sentence's vector, decoded back to text by the codec's frozen decoder.
 
 Modules: `split` (prompt -> sentences), `codec` (the interface and its card), `charcodec` (the
-offline `tiny`, `autoencoder` and `minilm` codecs), `sonar` (the SONAR wrapper), `store`
-(precomputed embeddings), `model` (SentenceLM), `train` and `evaluate` (the loop and scoring).
+offline `tiny`, `autoencoder` and `minilm` codecs), `codec_train` (their training corpus and
+loop), `sonar` (the SONAR wrapper), `store` (precomputed embeddings), `data` (examples as
+sentence sequences, batches), `model` (SentenceLM), `train` and `evaluate` (the loop and
+scoring). The run itself is `recipes/sentence.py`; its report `reporting/sentence_report.py`.
 """
