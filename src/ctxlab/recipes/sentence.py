@@ -181,7 +181,7 @@ def train_codec(config: SentenceConfig, data: dict[str, list[Example]], run, log
     settings = c.train.model_copy(update={"kind": c.kind, "progress": config.eval.progress})
     forbidden = [a for e in data["test"] for a in e.answers]
     corpus = codec_train.codec_corpus(settings, forbidden)
-    codec = codec_train.make_codec(settings)
+    codec = codec_train.make_codec(settings).to(config.device)
     log(f"training the {c.kind} codec on {len(corpus):,} codec-seed sentences")
     codec.training = codec_train.train_codec(codec, corpus, settings, log)
     codec.save(run.path / "codec")
@@ -266,6 +266,7 @@ def run(config: SentenceConfig) -> RunSummary:
         log("data: " + ", ".join(f"{k} {len(v)}" for k, v in data.items()))
         with timer("codec_s"):
             codec, codec_source = ready or train_codec(config, data, run, log)
+        codec.to(config.device)
         log(f"codec: {codec.describe()} from {codec_source}")
         with timer("precompute_s"):
             texts = all_texts([i for split in items.values() for i in split])

@@ -85,6 +85,10 @@ class SentenceCodec(ABC):
 
     training: dict[str, Any] = {}
 
+    def to(self, device: str | torch.device) -> SentenceCodec:
+        """Move the codec's own weights to `device` (SONAR's stay where its settings put them)."""
+        return self
+
     def loss(self, vectors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean token cross-entropy of `targets` given `vectors` (SONAR-LLM's loss)."""
         logits = self.logits(vectors, targets)
