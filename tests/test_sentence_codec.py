@@ -12,6 +12,7 @@ import json
 
 import pytest
 import torch
+from sentence_fixtures import one_thread  # noqa: F401
 
 from ctxlab.errors import CtxlabError
 from ctxlab.sentence import sonar

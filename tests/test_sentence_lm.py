@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sentence_fixtures import one_thread  # noqa: F401
 
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import string_match_all, string_match_part

@@ -11,6 +11,7 @@ import json
 
 import pytest
 from cli_helpers import run_cli
+from sentence_fixtures import one_thread  # noqa: F401
 
 from ctxlab.recipes import preset_config, run_config
 
@@ -226,3 +227,5 @@ def test_qa_with_distractors_scores_string_match_part(oracle, tmp_path):
     questions = [json.loads(x)["input"] for x in (summary.run_dir / "data/test.jsonl").open()]
     assert questions[0].endswith(f"Question: {final['examples'][0]['key']}")
     assert summary.artifact["training"]["objective"] == "all"
+    corpus = summary.artifact["codec"]["training"]["train_sentences"]
+    assert corpus > 100  # QA passages' sentences joined the NIAH ones

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sentence_fixtures import one_thread  # noqa: F401
 
 from ctxlab.errors import CtxlabError
 from ctxlab.sentence.charcodec import TinyCodec

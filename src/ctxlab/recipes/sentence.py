@@ -173,14 +173,17 @@ def ready_codec(config: SentenceConfig):
     return None
 
 
-def train_codec(config: SentenceConfig, data: dict[str, list[Example]], run, log):
+def train_codec(config: SentenceConfig, task: Task, data: dict[str, list[Example]], run, log):
     """A codec trained on codec-seed sentences, the test answers left out, into RUN/codec/."""
     from ctxlab.sentence import codec_train
 
     c = config.codec
     settings = c.train.model_copy(update={"kind": c.kind, "progress": config.eval.progress})
     forbidden = [a for e in data["test"] for a in e.answers]
-    corpus = codec_train.codec_corpus(settings, forbidden)
+    extra = []
+    if task.name != "niah":  # the task's own sentences, drawn with the codec's seed
+        extra = draw(task, settings.examples, settings.seed, None)
+    corpus = codec_train.codec_corpus(settings, forbidden, extra)
     codec = codec_train.make_codec(settings).to(config.device)
     log(f"training the {c.kind} codec on {len(corpus):,} codec-seed sentences")
     codec.training = codec_train.train_codec(codec, corpus, settings, log)
@@ -265,7 +268,7 @@ def run(config: SentenceConfig) -> RunSummary:
             write_jsonl(run.path / "data" / f"{split}.jsonl", examples)
         log("data: " + ", ".join(f"{k} {len(v)}" for k, v in data.items()))
         with timer("codec_s"):
-            codec, codec_source = ready or train_codec(config, data, run, log)
+            codec, codec_source = ready or train_codec(config, task, data, run, log)
         codec.to(config.device)
         log(f"codec: {codec.describe()} from {codec_source}")
         with timer("precompute_s"):

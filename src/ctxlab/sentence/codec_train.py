@@ -25,6 +25,7 @@ from ctxlab.errors import CtxlabError
 from ctxlab.sentence.charcodec import CharCodec
 from ctxlab.sentence.codec import check_sentences, codec_class
 from ctxlab.sentence.split import EOS_SENTENCE, answer_sentence, split_example
+from ctxlab.tasks.base import Example
 
 NUMBER = re.compile(r"\b\d{7}\b")
 
@@ -50,12 +51,15 @@ class CodecTrainConfig(Section):
     progress: bool = Field(True, description="print a line every 100 steps")
 
 
-def codec_corpus(config: CodecTrainConfig, forbidden: Sequence[str] = ()) -> list[str]:
-    """Distinct sentences of NIAH examples drawn with the codec seed, answer sentences included;
-    a sentence holding any `forbidden` string (an evaluation answer) is left out."""
+def codec_corpus(
+    config: CodecTrainConfig, forbidden: Sequence[str] = (), extra: Sequence[Example] = ()
+) -> list[str]:
+    """Distinct sentences of NIAH examples drawn with the codec seed (and of `extra` examples,
+    e.g. QA drawn with that seed), answer sentences included; a sentence holding any
+    `forbidden` string (an evaluation answer) is left out."""
     from ctxlab.tasks.niah import NiahConfig, NiahTask
 
-    seen: dict[str, None] = {EOS_SENTENCE: None}
+    examples = list(extra)
     for value_type in config.value_types:
         task = NiahTask(
             NiahConfig(
@@ -67,9 +71,11 @@ def codec_corpus(config: CodecTrainConfig, forbidden: Sequence[str] = ()) -> lis
                 seed=config.seed,
             )
         )
-        for example in task.generate():
-            for sentence in [*split_example(example).sentences, answer_sentence(example)]:
-                seen.setdefault(sentence, None)
+        examples += task.generate()
+    seen: dict[str, None] = {EOS_SENTENCE: None}
+    for example in examples:
+        for sentence in [*split_example(example).sentences, answer_sentence(example)]:
+            seen.setdefault(sentence, None)
     banned = [f.lower() for f in forbidden if f]
     return [s for s in seen if not any(b in s.lower() for b in banned)]
 
