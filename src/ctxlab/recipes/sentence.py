@@ -264,6 +264,9 @@ def run(config: SentenceConfig) -> RunSummary:
         def log(message: str) -> None:
             say(run, message, "sentence")
 
+        from ctxlab.threads import describe, machine
+
+        log(f"torch: {describe(machine())}")  # two busy cores slow the GRU codec many-fold
         for split, examples in data.items():
             write_jsonl(run.path / "data" / f"{split}.jsonl", examples)
         log("data: " + ", ".join(f"{k} {len(v)}" for k, v in data.items()))
@@ -344,6 +347,7 @@ def run(config: SentenceConfig) -> RunSummary:
             data={k: len(v) for k, v in data.items()},
             builtin=comparison,
             timing=dict(timer),
+            machine=machine(),
         )
         published = publish(run, artifact, "results.json")
         headline = (
