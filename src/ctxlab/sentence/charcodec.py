@@ -27,6 +27,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ctxlab.errors import CtxlabError
+from ctxlab.io import write_with
 from ctxlab.sentence.codec import SentenceCodec, check_sentences
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -225,7 +226,7 @@ class CharCodec(SentenceCodec):
         from safetensors.torch import save_file
 
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS))
+        write_with(directory / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
 
     @classmethod
     def from_card(cls, directory: Path, card: dict[str, Any]) -> CharCodec:

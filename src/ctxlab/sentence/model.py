@@ -77,12 +77,11 @@ class SentenceLM(nn.Module):
     def save(self, directory: str | Path, codec: SentenceCodec) -> Path:
         from safetensors.torch import save_file
 
-        from ctxlab.io import write_json
+        from ctxlab.io import write_json, write_with
 
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS))
+        write_with(directory / WEIGHTS, lambda tmp: save_file(state, str(tmp)))
         write_json(
             directory / CONFIG,
             {"codec_dim": self.codec_dim, "dims": vars(self.dims), "codec": codec.describe()},
