@@ -115,6 +115,13 @@ def test_teacher_forcing_shifts_and_pads():
         sonar.teacher_forcing([], 1)
 
 
+def test_loss_inputs_rebuilt_from_targets_match_teacher_forcing():
+    rows = [torch.tensor([3, 7, 11, 12, 3]), torch.tensor([3, 7, 20, 3])]
+    inputs, targets, lengths = sonar.teacher_forcing(rows, pad_idx=1)
+    rebuilt, rebuilt_lengths = sonar.inputs_from_targets(targets, prefix=3, pad_idx=1)
+    assert torch.equal(rebuilt, inputs) and rebuilt_lengths == lengths
+
+
 def test_decoder_arguments_of_the_tuple_api():
     vectors, inputs = torch.randn(2, 1024), torch.zeros(2, 4, dtype=torch.long)
     args = sonar.decoder_arguments(vectors, inputs, [4, 3], "0.4")

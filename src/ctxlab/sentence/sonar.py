@@ -66,6 +66,16 @@ def teacher_forcing(
     return inputs, targets, lengths
 
 
+def inputs_from_targets(
+    targets: torch.Tensor, prefix: int, pad_idx: int
+) -> tuple[torch.Tensor, list[int]]:
+    """The decoder inputs `teacher_forcing` would give, rebuilt from its targets alone (the
+    loss sees targets only): `prefix` (SONAR's leading eos) then each target but the last."""
+    inputs = torch.cat([torch.full_like(targets[:, :1], prefix), targets[:, :-1]], dim=1)
+    padding = targets == pad_idx
+    return inputs.masked_fill(padding, pad_idx), (~padding).sum(1).tolist()
+
+
 @dataclass(frozen=True)
 class DecoderArguments:
     """The decoder call of one fairseq2 generation: `layout` names what describes the padding
@@ -217,10 +227,8 @@ class SonarCodec(SentenceCodec):
         return teacher_forcing(self._rows(sentences), self.pad_id)[1]
 
     def logits(self, vectors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        prefix = self._rows(["."])[0][:1].to(targets.device)
-        inputs = torch.cat([prefix.expand(len(targets), 1), targets[:, :-1]], dim=1)
-        lengths = (targets != self.pad_id).sum(1).tolist()
-        inputs = inputs.masked_fill(targets == self.pad_id, self.pad_id)
+        prefix = int(self._rows(["."])[0][0])
+        inputs, lengths = inputs_from_targets(targets, prefix, self.pad_id)
         args = decoder_arguments(vectors, inputs, lengths, self.generation)
         return run_decoder(self.to_text.model, args)
 
