@@ -220,6 +220,7 @@ def test_qa_with_distractors_scores_string_match_part(oracle, tmp_path):
     raw["data"].update(num_samples=8, test_samples=4, validation_split=0.25)
     raw["architecture"]["context_length"] = 128
     raw["training"]["objective"] = "all"
+    raw["eval"]["generate_sentences"] = 2
     raw["run"] = {"runs_dir": str(tmp_path), "name": "qa"}
     summary = run_config(validate_config(raw, SentenceConfig))
     final = json.loads((summary.run_dir / "final_results.json").read_text())
@@ -227,5 +228,7 @@ def test_qa_with_distractors_scores_string_match_part(oracle, tmp_path):
     questions = [json.loads(x)["input"] for x in (summary.run_dir / "data/test.jsonl").open()]
     assert questions[0].endswith(f"Question: {final['examples'][0]['key']}")
     assert summary.artifact["training"]["objective"] == "all"
+    generated = [json.loads(x)["generated"] for x in (summary.run_dir / "predictions.jsonl").open()]
+    assert all(len(g) <= 2 for g in generated)
     corpus = summary.artifact["codec"]["training"]["train_sentences"]
     assert corpus > 100  # QA passages' sentences joined the NIAH ones

@@ -71,6 +71,12 @@ class SentenceEval(Section):
     batch_size: int = Field(16, ge=1, description="test prompts predicted together")
     max_tokens: int = Field(128, ge=1, description="tokens the codec decodes a sentence")
     beam: int = Field(1, ge=1, description="beam width of the codec's decoder (1: greedy)")
+    generate_sentences: int = Field(
+        0,
+        ge=0,
+        description="also generate up to this many sentences a test prompt (decode, re-encode, "
+        "append; EOS-cosine stop) into predictions.jsonl's `generated` (objective all)",
+    )
     compare_builtin: bool = Field(True, description="also evaluate the built-in token model")
     builtin_model: str = Field(DEFAULT_MODEL, description="the token model compared against")
     builtin_batch_size: int = Field(8, ge=1, description="its batch size")
@@ -233,7 +239,8 @@ def run(config: SentenceConfig) -> RunSummary:
     from ctxlab.sentence import evaluate as ev
     from ctxlab.sentence.codec import check_dim
     from ctxlab.sentence.data import all_texts, sentence_examples
-    from ctxlab.sentence.model import SentenceLM
+    from ctxlab.sentence.model import SentenceLM, generate
+    from ctxlab.sentence.split import EOS_SENTENCE
     from ctxlab.sentence.store import precompute
     from ctxlab.sentence.train import train_sentence_lm
 
@@ -315,6 +322,13 @@ def run(config: SentenceConfig) -> RunSummary:
                 best, codec, store, items["test"], e.batch_size, e.max_tokens, e.beam, config.device
             )
             rows = ev.records(items["test"], predictions, task.name)
+            if e.generate_sentences:
+                eos = store.get([EOS_SENTENCE])[0].to(config.device)
+                for item, row in zip(items["test"], rows):
+                    prompt = store.get(item.prompt).to(config.device)
+                    row["generated"] = generate(
+                        best, codec, prompt, eos, e.generate_sentences, e.max_tokens
+                    )
             scores = ev.results(rows, task.name)
         write_jsonl(run.path / "predictions.jsonl", rows)
         metric = scores["metric"]
