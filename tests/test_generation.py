@@ -225,3 +225,16 @@ def test_lookup_settings_are_checked():
     assert EvalConfig(lookup_draft=4).lookup() == PromptLookup(num_draft=4)
     with pytest.raises(ValueError, match="at most lookup_ngram"):
         EvalConfig(lookup_ngram=2, lookup_min_ngram=3)
+
+
+def test_lookup_is_used_where_it_pays(tiny_model_dir):
+    """On: bf16 on a CPU (1.03-1.08x measured); fp32 on a CPU decodes a token a pass (0.49x)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ctxlab.config import EvalConfig
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    assert EvalConfig().lookup(model) is None
+    assert EvalConfig().lookup(model.to(torch.bfloat16)) == PromptLookup()
+    assert EvalConfig(prompt_lookup=False).lookup(model) is None

@@ -88,7 +88,8 @@ class EvalConfig(Section):
     prompt_lookup: bool = Field(
         True,
         description="greedy decoding drafts tokens by copying from the prompt and checks them in "
-        "one pass (same output, fewer passes; hf backend)",
+        "one pass (same output, fewer passes; hf backend, bf16/fp16 or GPU: fp32 on a CPU "
+        "decodes a token a pass, where checking drafts cost more than it saved)",
     )
     lookup_ngram: int = Field(3, ge=1, description="longest n-gram prompt lookup matches")
     lookup_min_ngram: int = Field(1, ge=1, description="shortest n-gram prompt lookup matches")
@@ -109,11 +110,17 @@ class EvalConfig(Section):
             raise ValueError(f"must be at most lookup_ngram ({longest})")
         return value
 
-    def lookup(self):
-        """The engine's prompt-lookup setting (`ctxlab.lookup.PromptLookup`), None when off."""
+    def lookup(self, model=None):
+        """The engine's prompt-lookup setting (`ctxlab.lookup.PromptLookup`) for `model`, None
+        when off. An fp32 model on a CPU gets None: there a pass over a batch's drafts is
+        compute-bound and took twice as long as the passes it saved (RESULTS.md, 0.49x)."""
+        import torch
+
         from ctxlab.lookup import PromptLookup
 
         if not self.prompt_lookup:
+            return None
+        if getattr(model, "dtype", None) == torch.float32 and model.device.type == "cpu":
             return None
         return PromptLookup(self.lookup_ngram, self.lookup_min_ngram, self.lookup_draft)
 

@@ -155,7 +155,7 @@ def predict(
             progress=config.eval.progress,
             description=f"{task.name} eval",
             on_batch=keep,
-            lookup=config.eval.lookup(),
+            lookup=config.eval.lookup(loaded.model),
         )
     finally:
         if partial is not None:
