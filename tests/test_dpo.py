@@ -194,6 +194,11 @@ def test_completion_head_equals_trls_fused_head(tiny_model_dir):
     assert torch.equal(ours.is_top1, trl.is_top1)
     torch.testing.assert_close(ours.loss, trl.loss)
     torch.testing.assert_close(grads[1], grads[0], atol=1e-6, rtol=1e-4)
+    model.train()
+    with torch.no_grad():  # a training step's reference pass: log-probs only
+        reference = model(input_ids=ids, labels=labels, fused_lm_head=True)
+    torch.testing.assert_close(reference.log_probs, ours.log_probs.detach())
+    assert reference.entropy is None and reference.is_top1 is None
     plain = model(input_ids=ids)  # without fused_lm_head: the model's own forward
     assert plain.logits.shape == (4, 12, model.config.vocab_size)
 

@@ -135,14 +135,18 @@ def completion_lm_head(model, weighting: bool = False) -> None:
         logits = self.get_output_embeddings()(hidden[mask]).float()
         log_z = logits.logsumexp(-1)
         picked = logits.gather(-1, targets[:, None]).squeeze(-1) - log_z
-        with torch.no_grad():
-            log_p = logits - log_z[:, None]
-            fields = {
-                "entropy": -(log_p.exp() * log_p).sum(-1),
-                "mean_logits": logits.mean(-1),
-                "is_top1": logits.argmax(-1) == targets,
-                "log_sum_sq_probs": (2 * log_p).logsumexp(-1) if weighting else None,
-            }
+        fields = {}
+        # The logged fields cost a softmax over the vocabulary: the reference pass of a training
+        # step (no gradient, training mode) reads only `log_probs`, so it skips them.
+        if torch.is_grad_enabled() or not self.training:
+            with torch.no_grad():
+                probs = torch.softmax(logits, -1)
+                fields = {
+                    "entropy": log_z - torch.linalg.vecdot(probs, logits),
+                    "mean_logits": logits.mean(-1),
+                    "is_top1": logits.argmax(-1) == targets,
+                    "log_sum_sq_probs": (probs * probs).sum(-1).log() if weighting else None,
+                }
 
         def spread(values):
             if values is None:
