@@ -110,3 +110,22 @@ def graphviz() -> str:
         return dot_binary()
     except CtxlabError as err:
         pytest.fail(str(err))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny, dispatch-bound models (from-scratch pre-training,
+    sentence codecs): on the shared 2-core machine two threads made a GRU codec's backward ~50x
+    slower (2 s a step) while another process was busy; one thread runs it in ~0.04 s.
+    Modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    saved = os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
+    os.environ["OMP_NUM_THREADS"] = "1"  # what the CLI's thread setting reads
+    torch.set_num_threads(1)
+    yield
+    if saved[0] is None:
+        del os.environ["OMP_NUM_THREADS"]
+    else:
+        os.environ["OMP_NUM_THREADS"] = saved[0]
+    torch.set_num_threads(saved[1])

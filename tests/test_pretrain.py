@@ -15,7 +15,6 @@ import contextlib
 import io
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -50,17 +49,7 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    saved = os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
-    os.environ["OMP_NUM_THREADS"] = "1"  # what the CLI's thread setting reads
-    torch.set_num_threads(1)
-    yield
-    if saved[0] is None:
-        del os.environ["OMP_NUM_THREADS"]
-    else:
-        os.environ["OMP_NUM_THREADS"] = saved[0]
-    torch.set_num_threads(saved[1])
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:

@@ -12,13 +12,14 @@ import json
 
 import pytest
 import torch
-from sentence_fixtures import one_thread  # noqa: F401
 
 from ctxlab.errors import CtxlabError
 from ctxlab.sentence import sonar
 from ctxlab.sentence.charcodec import TinyCodec
 from ctxlab.sentence.codec import CARD, check_dim, load_codec
 from ctxlab.sentence.codec_train import CodecTrainConfig, codec_corpus, make_codec, train_codec
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SENTENCES = ["The value for calm-river is: 4821937.", "End of sequence.", "Sky is blue."]
 

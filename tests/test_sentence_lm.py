@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sentence_fixtures import one_thread  # noqa: F401
 
 from ctxlab.errors import CtxlabError
 from ctxlab.metrics import string_match_all, string_match_part
@@ -22,6 +21,8 @@ from ctxlab.sentence.split import EOS_SENTENCE
 from ctxlab.sentence.store import precompute
 from ctxlab.sentence.train import SentenceTraining, train_sentence_lm
 from ctxlab.tasks.niah import NiahConfig, NiahTask
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 DIMS = Dims(1, 32, 2, 64, 64, 0.0)
 

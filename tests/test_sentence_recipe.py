@@ -11,9 +11,10 @@ import json
 
 import pytest
 from cli_helpers import run_cli
-from sentence_fixtures import one_thread  # noqa: F401
 
 from ctxlab.recipes import preset_config, run_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = [
     "data.num_samples=6",

@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sentence_fixtures import one_thread  # noqa: F401
 
 from ctxlab.errors import CtxlabError
 from ctxlab.sentence.charcodec import TinyCodec
 from ctxlab.sentence.store import precompute, store_dir
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()

@@ -104,6 +104,24 @@ def _special_ids(tokenizer, arch: str) -> dict[str, int]:
     return {"eos_token_id": eos, "pad_token_id": int(pad), "bos_token_id": int(bos)}
 
 
+def llama_config(d: Dims, **extra: Any):
+    """A `LlamaConfig` of these dimensions (full multi-head attention, no KV cache in training);
+    `extra` sets the vocabulary and special tokens."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        hidden_size=d.hidden_size,
+        intermediate_size=d.ff_size,
+        num_hidden_layers=d.layers,
+        num_attention_heads=d.heads,
+        num_key_value_heads=d.heads,
+        max_position_embeddings=d.context_length,
+        attention_dropout=d.dropout,
+        use_cache=False,
+        **extra,
+    )
+
+
 def build_model(config: ScratchModelConfig, tokenizer) -> Any:
     """A randomly initialised model of `config`'s architecture and size over `tokenizer`'s
     vocabulary (seed it before calling for a reproducible initialisation)."""
@@ -111,23 +129,9 @@ def build_model(config: ScratchModelConfig, tokenizer) -> Any:
     ids = _special_ids(tokenizer, config.arch)
     vocab = len(tokenizer)
     if config.arch == "decoder":
-        from transformers import LlamaConfig, LlamaForCausalLM
+        from transformers import LlamaForCausalLM
 
-        return LlamaForCausalLM(
-            LlamaConfig(
-                vocab_size=vocab,
-                hidden_size=d.hidden_size,
-                intermediate_size=d.ff_size,
-                num_hidden_layers=d.layers,
-                num_attention_heads=d.heads,
-                num_key_value_heads=d.heads,
-                max_position_embeddings=d.context_length,
-                attention_dropout=d.dropout,
-                tie_word_embeddings=True,
-                use_cache=False,
-                **ids,
-            )
-        )
+        return LlamaForCausalLM(llama_config(d, vocab_size=vocab, tie_word_embeddings=True, **ids))
     from transformers import ModernBertConfig, ModernBertForMaskedLM
 
     return ModernBertForMaskedLM(

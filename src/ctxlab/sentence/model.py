@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ctxlab.errors import CtxlabError
-from ctxlab.models.scratch import Dims
+from ctxlab.models.scratch import Dims, llama_config
 from ctxlab.sentence.codec import SentenceCodec, check_dim
 
 Loss = Literal["ce", "mse", "both"]
@@ -29,26 +29,13 @@ WEIGHTS, CONFIG = "model.safetensors", "sentence_lm.json"
 class SentenceLM(nn.Module):
     def __init__(self, codec_dim: int, dims: Dims):
         super().__init__()
-        from transformers import LlamaConfig, LlamaModel
+        from transformers import LlamaModel
 
         self.codec_dim, self.dims = codec_dim, dims
         self.forward_proj = nn.Linear(codec_dim, dims.hidden_size)
-        self.body = LlamaModel(
-            LlamaConfig(
-                vocab_size=1,  # inputs are sentence vectors; the token table is never read
-                hidden_size=dims.hidden_size,
-                intermediate_size=dims.ff_size,
-                num_hidden_layers=dims.layers,
-                num_attention_heads=dims.heads,
-                num_key_value_heads=dims.heads,
-                max_position_embeddings=dims.context_length,
-                attention_dropout=dims.dropout,
-                use_cache=False,
-                bos_token_id=None,
-                eos_token_id=None,
-                pad_token_id=None,
-            )
-        )
+        # Inputs are sentence vectors: the one-row token table is never read.
+        ids = {"bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
+        self.body = LlamaModel(llama_config(dims, vocab_size=1, **ids))
         self.reverse_proj = nn.Linear(dims.hidden_size, codec_dim)
 
     def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
