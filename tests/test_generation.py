@@ -4,7 +4,7 @@ input order; with prompt lookup, the same tokens in fewer forward passes."""
 import pytest
 import torch
 
-from ctxlab.generation import GenerationRequest, Sampling, _eos_ids, generate
+from ctxlab.generation import LOOKUP, GenerationRequest, Sampling, _eos_ids, generate
 from ctxlab.lookup import DraftIndex, PromptLookup, accepted
 from ctxlab.models import load_model
 from ctxlab.prompts import count_prompt_tokens, encode_prompt, render_prompt
@@ -124,7 +124,9 @@ def test_no_requests():
 
 def plain_and_lookup(model, tokenizer, requests, batch_size):
     plain = generate(model, tokenizer, requests, batch_size=batch_size, progress=False, lookup=None)
-    drafted = generate(model, tokenizer, requests, batch_size=batch_size, progress=False)
+    drafted = generate(
+        model, tokenizer, requests, batch_size=batch_size, progress=False, lookup=LOOKUP
+    )  # forced: the default ("auto") leaves fp32 on a CPU without lookup
     for a, b in zip(plain, drafted):
         assert (b.text, b.generated_tokens, b.stopped_by) == (
             a.text,

@@ -112,17 +112,14 @@ class EvalConfig(Section):
 
     def lookup(self, model=None):
         """The engine's prompt-lookup setting (`ctxlab.lookup.PromptLookup`) for `model`, None
-        when off. An fp32 model on a CPU gets None: there a pass over a batch's drafts is
-        compute-bound and took twice as long as the passes it saved (RESULTS.md, 0.49x)."""
-        import torch
-
+        when off or where it does not pay (`generation.lookup_where_it_pays`)."""
+        from ctxlab.generation import lookup_where_it_pays
         from ctxlab.lookup import PromptLookup
 
         if not self.prompt_lookup:
             return None
-        if getattr(model, "dtype", None) == torch.float32 and model.device.type == "cpu":
-            return None
-        return PromptLookup(self.lookup_ngram, self.lookup_min_ngram, self.lookup_draft)
+        drafting = PromptLookup(self.lookup_ngram, self.lookup_min_ngram, self.lookup_draft)
+        return lookup_where_it_pays(model, drafting)
 
 
 class RunConfig(Section):

@@ -9,14 +9,15 @@ single query row (31%). The engine therefore preallocates a `StaticCache` and, o
 single-query attention through a grouped-query matmul (prefill still uses SDPA); measured
 ~2x faster per step at batch 1 and ~5x at batch 8 (benchmarks/RESULTS.md).
 
-Greedy decoding also copies from the context (`ctxlab.lookup`, on by default, `lookup=None` turns
-it off): each row drafts the tokens that followed the latest earlier match of its last few tokens,
-one pass reads the current token plus every row's draft (the grouped matmul takes those few query
-rows under the causal mask), and each row keeps the draft prefix its own argmax agrees with plus
-the next argmax, so the tokens are plain greedy's (exact in fp32; in bf16 a near-tie can resolve
-differently, as a change of batch size can). Rows keep their own positions while the cache column
-advances by the most any row kept; a row's rejected columns stay masked holes, and the cache has
-`PromptLookup.slack` spare columns for them. Sampling decodes one token per pass, as before. The
+Greedy decoding also copies from the context (`ctxlab.lookup`, on by default where it pays:
+bf16/fp16 or a GPU; `lookup=None` turns it off): each row drafts the tokens that followed the
+latest earlier match of its last few tokens, one pass reads the current token plus every row's
+draft (the grouped matmul takes those few query rows under the causal mask), and each row keeps
+the draft prefix its own argmax agrees with plus the next argmax, so the tokens are plain
+greedy's (exact in fp32; in bf16 a near-tie can resolve differently, as a change of batch size
+can). Rows keep their own positions while the cache column advances by the most any row kept;
+a row's rejected columns stay masked holes, and the cache has `PromptLookup.slack` spare columns
+for them. Sampling decodes one token per pass, as before. The
 logic is device-agnostic: on a GPU the model's own attention reads the drafted rows.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -38,7 +40,16 @@ from ctxlab.prompts import GenerationRequest, encode_prompt, render_prompt
 
 ATTENTION = "ctxlab_decode"
 MAX_DECODE_ROWS = 64  # query rows a decode step may have; more is a prefill
-LOOKUP = PromptLookup()  # the engine's default: prompt lookup on, for greedy decoding
+LOOKUP = PromptLookup()  # the engine's default drafting, for greedy decoding where it pays
+
+
+def lookup_where_it_pays(model, lookup: PromptLookup | None = LOOKUP) -> PromptLookup | None:
+    """`lookup`, except None for an fp32 model on a CPU: there a pass over a batch's drafts is
+    compute-bound and took twice as long as the one-token passes it saved (RESULTS.md, 0.49x);
+    in bf16/fp16 or on a GPU it pays. A backend's model (None) keeps `lookup`; it is unused."""
+    if model is not None and model.dtype == torch.float32 and model.device.type == "cpu":
+        return None
+    return lookup
 
 
 def _decode_attention(
@@ -311,7 +322,7 @@ def generate(
     description: str = "generating",
     sampling: Sampling | None = None,
     on_batch: Callable[[list[int], list[Generation]], None] | None = None,
-    lookup: PromptLookup | None = LOOKUP,
+    lookup: PromptLookup | Literal["auto"] | None = "auto",
 ) -> list[Generation]:
     """Greedy generation for many prompts, in input order; with `sampling`, `num_samples`
     sampled completions per request instead (request i's are items i*n .. i*n+n-1).
@@ -321,10 +332,13 @@ def generate(
     hears each finished batch (its item indices and completions), so a caller can keep them as
     they come. Batches run in a fixed order, longest first: the requests left after some
     batches form the same later batches again, which is what makes a resumed run exact.
-    `lookup` sets prompt-lookup drafting of greedy tokens (None: one token per pass).
+    `lookup` sets prompt-lookup drafting of greedy tokens (None: one token per pass; "auto":
+    `LOOKUP` where it pays, `lookup_where_it_pays`).
     """
     if not requests:
         return []
+    if lookup == "auto":
+        lookup = lookup_where_it_pays(model)
     n = sampling.num_samples if sampling is not None else 1
     requests = [r for r in requests for _ in range(n)]
     seeds = [sampling.row_seed(i // n, i % n) for i in range(len(requests))] if sampling else None

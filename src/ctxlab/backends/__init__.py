@@ -13,9 +13,9 @@ A `LoadedModel` whose `backend` is set generates through it; everything that eva
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
-from ctxlab.generation import LOOKUP, Generation, Sampling
+from ctxlab.generation import Generation, Sampling
 from ctxlab.lookup import PromptLookup
 from ctxlab.prompts import GenerationRequest
 
@@ -47,7 +47,7 @@ def generate_with(
     description: str = "generating",
     sampling: Sampling | None = None,
     on_batch: OnBatch | None = None,
-    lookup: PromptLookup | None = LOOKUP,
+    lookup: PromptLookup | Literal["auto"] | None = "auto",
 ) -> list[Generation]:
     """Completions of `requests` from a `LoadedModel`, through its backend if it has one;
     `on_batch` hears each group of finished items as it completes. `lookup` (prompt-lookup
