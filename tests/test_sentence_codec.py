@@ -15,7 +15,7 @@ import torch
 
 from ctxlab.errors import CtxlabError
 from ctxlab.sentence import sonar
-from ctxlab.sentence.charcodec import TinyCodec
+from ctxlab.sentence.charcodec import TinyCodec, char_ids, text_of
 from ctxlab.sentence.codec import CARD, check_dim, load_codec
 from ctxlab.sentence.codec_train import CodecTrainConfig, codec_corpus, make_codec, train_codec
 
@@ -42,6 +42,16 @@ def test_tiny_codec_follows_the_interface(tiny):
     assert not any(p.grad is not None for p in tiny.net.parameters())  # the decoder is frozen
     greedy, beam = tiny.decode(vectors, 12), tiny.decode(vectors, 12, beam=3)
     assert len(greedy) == len(beam) == 3 and all(len(t) <= 12 for t in greedy)
+
+
+def test_characters_run_last_first_so_a_value_keeps_its_positions():
+    needle = "One of the special magic numbers for calm-river is: 4821937."
+    answer = "The value for calm-river is: 4821937."
+    a, b = char_ids(needle, 160), char_ids(answer, 160)
+    shared = len(" for calm-river is: 4821937.")
+    assert a[:shared] == b[:shared] and a[shared] != b[shared]
+    assert text_of(a) == needle and text_of(b) == answer
+    assert text_of(char_ids(needle, 10)) == needle[-10:]  # a cut keeps the tail, the value
 
 
 def test_save_load_round_trip_and_card(tiny, tmp_path):

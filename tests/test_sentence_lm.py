@@ -1,8 +1,8 @@
 """SentenceLM on tiny sizes: batched predictions equal batch-1 predictions (the seed read the
 padded tail for batch > 1), the loss falls on a tiny overfit (ce through a briefly trained tiny
 codec, and mse), both objectives' targets, generation's EOS-cosine stop, checkpoints and
-best_model/, metric parity (string_match_all differs from string_match_part on a multi-reference
-case) and a codec/model dimension mismatch as one line."""
+best_model/, the codec ceiling, metric parity (string_match_all differs from string_match_part
+on a multi-reference case) and a codec/model dimension mismatch as one line."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from ctxlab.models.scratch import Dims
 from ctxlab.sentence.charcodec import TinyCodec
 from ctxlab.sentence.codec_train import CodecTrainConfig, codec_corpus, make_codec, train_codec
 from ctxlab.sentence.data import all_texts, collate, sentence_examples
-from ctxlab.sentence.evaluate import mean_loss, predict, records, results, seed_examples
+from ctxlab.sentence.evaluate import (
+    codec_ceiling,
+    mean_loss,
+    predict,
+    records,
+    results,
+    seed_examples,
+)
 from ctxlab.sentence.model import SentenceLM, generate
 from ctxlab.sentence.split import EOS_SENTENCE
 from ctxlab.sentence.store import precompute
@@ -149,6 +156,15 @@ def test_results_break_down_by_value_type_and_depth(setup):
     assert set(seed[0]) >= {"key", "expected_value", "prediction", "correct"}
     assert seed[1]["correct"] is True and seed[0]["correct"] is False
     assert seed[0]["key"] in items[0].prompt[-1] and " " not in seed[0]["key"]
+
+
+def test_the_codec_ceiling_scores_the_answer_sentences_own_vectors(setup):
+    codec, items, store = setup
+    decoded = codec.decode(codec.encode([i.answer for i in items]), 128)
+    wanted = [r["scores"]["string_match_all"] for r in records(items, decoded, "niah")]
+    ceiling = codec_ceiling(codec, store, items, "niah", batch_size=3)
+    assert ceiling["metrics"]["string_match_all"] == pytest.approx(sum(wanted) / len(wanted))
+    assert {r["value_type"]: r["n"] for r in ceiling["by_value_type"]} == {"numbers": 4, "words": 4}
 
 
 def test_string_match_all_differs_from_part_on_several_references():

@@ -7,6 +7,7 @@ written. The comparison with the built-in token model loads it, so that test is 
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -210,10 +211,13 @@ def test_qa_with_distractors_scores_string_match_part(oracle, tmp_path):
     from ctxlab.config import validate_config
     from ctxlab.recipes.sentence import SentenceConfig
 
+    source = tmp_path / "twelve.jsonl"  # few records: the train and test seeds share questions
+    with gzip.open(oracle, "rt") as records:
+        source.write_text("".join(next(records) for _ in range(12)))
     raw = preset_config("sentence-niah", TINY).model_dump(mode="json")
     raw["task"] = {
         "name": "qa",
-        "source": str(oracle),
+        "source": str(source),
         "lengths": [1500],
         "length_unit": "chars",
         "depths": [0, 100],
@@ -228,6 +232,9 @@ def test_qa_with_distractors_scores_string_match_part(oracle, tmp_path):
     assert final["metric"] == "string_match_part" and final["num_evaluated"] == 4
     questions = [json.loads(x)["input"] for x in (summary.run_dir / "data/test.jsonl").open()]
     assert questions[0].endswith(f"Question: {final['examples'][0]['key']}")
+    trained = [json.loads(x)["input"] for x in (summary.run_dir / "data/train.jsonl").open()]
+    asked = {q.rsplit("\n", 1)[-1] for q in questions}
+    assert trained and not asked & {q.rsplit("\n", 1)[-1] for q in trained}  # one file, no leak
     assert summary.artifact["training"]["objective"] == "all"
     generated = [json.loads(x)["generated"] for x in (summary.run_dir / "predictions.jsonl").open()]
     assert all(len(g) <= 2 for g in generated)

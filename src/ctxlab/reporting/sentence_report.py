@@ -1,6 +1,7 @@
 """report.md of a `sentence` run, built from its results.json alone: the codec (and whether it
 stands in for SONAR), the score with its interval by value type and depth, the token model on
-the same examples with a paired test, training and the embedding store's size."""
+the same examples with a paired test, the codec's ceiling (what a perfect LM would score),
+training and the embedding store's size."""
 
 from __future__ import annotations
 
@@ -17,15 +18,17 @@ def _cell(row: dict[str, Any], metric: str) -> str:
     return f"{row[metric]:.1f} [{i['low']:.1f}, {i['high']:.1f}]"
 
 
-def _table(title: str, key: str, rows: list[dict], metric: str, other: list[dict] | None) -> list:
-    theirs = {r[key]: r for r in other or []}
-    head = f"| {key} | n | sentence LM |" + (" token model |" if other else "")
-    lines = [f"### {title}", "", head, "|---|---|---|" + ("---|" if other else "")]
+def _table(title: str, key: str, rows: list[dict], metric: str, others: dict[str, list]) -> list:
+    """One row per `key` value: the sentence LM, then each of `others` (header -> its rows)."""
+    theirs = {name: {r[key]: r for r in other} for name, other in others.items()}
+    head = f"| {key} | n | sentence LM |" + "".join(f" {name} |" for name in others)
+    lines = [f"### {title}", "", head, "|---|---|---|" + "---|" * len(others)]
     for row in rows:
-        line = f"| {row[key]} | {row['n']} | {_cell(row, metric)} |"
-        if other:
-            line += f" {_cell(theirs[row[key]], metric)} |" if row[key] in theirs else " - |"
-        lines.append(line)
+        cells = [_cell(t[row[key]], metric) if row[key] in t else "-" for t in theirs.values()]
+        lines.append(
+            f"| {row[key]} | {row['n']} | {_cell(row, metric)} |"
+            + "".join(f" {c} |" for c in cells)
+        )
     return [*lines, ""]
 
 
@@ -60,6 +63,13 @@ def render(a: dict[str, Any]) -> str:
             f"- Codec reconstruction on {held['sentences']} held-out sentences: exact "
             f"{held['exact']:.1f}%{numbers}."
         )
+    ceiling = a.get("ceiling")
+    if ceiling:
+        out.append(
+            f"- Codec ceiling (each test answer sentence's own vector, decoded and scored): "
+            f"{metric} {_cell({**ceiling['metrics'], **ceiling}, metric)}, what a perfect "
+            "sentence LM would score."
+        )
     builtin = a.get("builtin")
     if builtin:
         b = builtin["metrics"][metric]
@@ -68,9 +78,11 @@ def render(a: dict[str, Any]) -> str:
             f"sentence LM minus token model: {verdict(builtin['test'])}.",
         ]
     out.append("")
-    other = builtin["by_value_type"] if builtin else None
-    out += _table("By value type", "value_type", a["by_value_type"], metric, other)
-    out += _table("By depth", "depth", a["by_depth"], metric, None)
+    others = {"codec ceiling": ceiling["by_value_type"]} if ceiling else {}
+    if builtin:
+        others["token model"] = builtin["by_value_type"]
+    out += _table("By value type", "value_type", a["by_value_type"], metric, others)
+    out += _table("By depth", "depth", a["by_depth"], metric, {})
     out += [f"Timing (s): {', '.join(f'{k} {v}' for k, v in a['timing'].items())}", ""]
     return "\n".join(out)
 

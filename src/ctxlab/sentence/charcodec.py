@@ -1,14 +1,19 @@
-"""The offline sentence codecs: a character-level GRU decoder conditioned on a sentence vector,
-under three encoders.
+"""The offline sentence codecs: a small character-level transformer decoder conditioned on a
+sentence vector, under three encoders.
 
-- `autoencoder`: a bidirectional character GRU encoder trained with the decoder for
-  reconstruction (`ctxlab codec train`), then frozen. Characters, not subwords, because NIAH's
-  values are 7-digit numbers and hyphenated word pairs that must come back exactly: a MiniLM
-  inversion probe recovered templates and keys but digits at chance (11.6%, DESIGN.md), and one
-  token a digit is what lets a bottleneck carry a number.
+- `autoencoder`: a character transformer encoder trained with the decoder for reconstruction
+  (`ctxlab codec train`), then frozen. Characters, not subwords, because NIAH's values are
+  7-digit numbers and hyphenated word pairs that must come back exactly: a MiniLM inversion
+  probe recovered templates and keys but digits at chance (11.6%, DESIGN.md), and one token a
+  digit is what lets a bottleneck carry a number.
 - `minilm`: the frozen all-MiniLM-L6-v2 (the RAG embedder, loaded offline) with a decoder
   trained to invert it.
 - `tiny`: the autoencoder at a few thousand parameters, for fast tests (usable untrained).
+
+Both encoder and decoder read a sentence last character first. RULER puts a needle's value at
+the end ("... is: 8425845."), so its digits sit at the same positions in the needle and in the
+answer sentence whatever their templates, and the decoder writes them first, where it knows
+exactly which position it is at: carrying a value across becomes copying.
 
 All three are substitutes for SONAR and say so on their cards. The vocabulary is printable ASCII
 and Latin-1 plus pad/bos/eos/unk; other characters decode as nothing.
@@ -24,7 +29,6 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ctxlab.errors import CtxlabError
 from ctxlab.io import write_with
@@ -38,7 +42,8 @@ WEIGHTS = "codec.safetensors"
 
 
 def char_ids(text: str, max_chars: int) -> list[int]:
-    return [INDEX.get(c, UNK) for c in text[:max_chars]] + [EOS]
+    """The sentence's last `max_chars` characters, last first, then EOS."""
+    return [INDEX.get(c, UNK) for c in reversed(text[-max_chars:])] + [EOS]
 
 
 def padded(rows: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -49,59 +54,78 @@ def padded(rows: Sequence[Sequence[int]]) -> torch.Tensor:
 
 
 def text_of(ids: Sequence[int]) -> str:
+    """The sentence `char_ids` (last character first) spells, up to EOS."""
     chars = []
     for i in ids:
         if i == EOS:
             break
         if i >= 4:
             chars.append(CHARS[i - 4])
-    return "".join(chars)
+    return "".join(reversed(chars))
+
+
+def embedding(rows: int, width: int) -> nn.Embedding:
+    """GPT-2's small init (std 0.02): at torch's N(0, 1) the position embeddings would drown
+    the decoder's prefix states, which carry the vector, and it would learn to ignore them."""
+    table = nn.Embedding(rows, width)
+    nn.init.normal_(table.weight, std=0.02)
+    return table
+
+
+def block(width: int, heads: int, layers: int) -> nn.TransformerEncoder:
+    layer = nn.TransformerEncoderLayer(
+        width, heads, 4 * width, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+    )
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
 
 class CharEncoder(nn.Module):
-    """Characters -> a unit vector: mean and final states of a bidirectional GRU, projected."""
+    """Characters (last first) -> a unit vector: a small transformer read out by `slots`
+    learned queries."""
 
-    def __init__(self, dim: int, embed: int, hidden: int, layers: int):
+    def __init__(self, dim: int, hidden: int, layers: int, heads: int, slots: int, max_chars: int):
         super().__init__()
-        self.embed = nn.Embedding(VOCAB, embed, padding_idx=PAD)
-        self.rnn = nn.GRU(embed, hidden, layers, batch_first=True, bidirectional=True)
-        self.out = nn.Linear(4 * hidden, dim)
+        self.embed = embedding(VOCAB, hidden)
+        self.position = embedding(max_chars + 1, hidden)
+        self.body = block(hidden, heads, layers)
+        self.slots = slots
+        self.out = nn.Linear((slots + 1) * hidden, dim)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        mask = ids != PAD
-        lengths = mask.sum(1)
-        packed = pack_padded_sequence(
-            self.embed(ids), lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        states, last = self.rnn(packed)
-        states, _ = pad_packed_sequence(states, batch_first=True, total_length=ids.shape[1])
-        mean = (states * mask[..., None]).sum(1) / lengths[:, None]
-        pooled = torch.cat([mean, last[-2], last[-1]], dim=-1)
-        return F.normalize(self.out(pooled), dim=-1)
+        pad = ids == PAD
+        positions = self.position(torch.arange(ids.shape[1], device=ids.device))
+        states = self.body(self.embed(ids) + positions, src_key_padding_mask=pad)
+        if states.shape[1] < self.slots:
+            states = F.pad(states, (0, 0, 0, self.slots - states.shape[1]))
+            pad = F.pad(pad, (0, self.slots - pad.shape[1]), value=True)
+        real = (~pad).unsqueeze(-1).float()
+        mean = (states * real).sum(1) / real.sum(1).clamp(min=1)
+        tail = (states[:, : self.slots] * real[:, : self.slots]).flatten(1)
+        return F.normalize(self.out(torch.cat([tail, mean], dim=1)), dim=-1)
 
 
 class CharDecoder(nn.Module):
-    """A GRU over characters whose start state and every input step see the vector."""
+    """A causal transformer over characters behind `slots` prefix states made from the vector
+    (prefix conditioning, as in prefix tuning): every character can attend to the vector."""
 
-    def __init__(self, dim: int, embed: int, hidden: int, layers: int):
+    def __init__(self, dim: int, hidden: int, layers: int, heads: int, slots: int, max_chars: int):
         super().__init__()
-        self.layers, self.hidden = layers, hidden
-        self.embed = nn.Embedding(VOCAB, embed)
-        self.init = nn.Linear(dim, hidden * layers)
-        self.cond = nn.Linear(dim, embed)
-        self.rnn = nn.GRU(embed, hidden, layers, batch_first=True)
+        self.slots, self.hidden = slots, hidden
+        self.prefix = nn.Linear(dim, slots * hidden)
+        self.embed = embedding(VOCAB, hidden)
+        self.position = embedding(slots + max_chars + 1, hidden)
+        self.body = block(hidden, heads, layers)
+        self.norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, VOCAB)
 
-    def start(self, vectors: torch.Tensor) -> torch.Tensor:
-        h = torch.tanh(self.init(vectors)).view(len(vectors), self.layers, self.hidden)
-        return h.transpose(0, 1).contiguous()
-
-    def forward(
-        self, vectors: torch.Tensor, inputs: torch.Tensor, state: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.embed(inputs) + self.cond(vectors)[:, None]
-        out, state = self.rnn(x, self.start(vectors) if state is None else state)
-        return self.out(out), state
+    def forward(self, vectors: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """Logits `[B, T, VOCAB]` for each character after `inputs` (BOS first)."""
+        prefix = self.prefix(vectors).view(len(vectors), self.slots, self.hidden)
+        x = torch.cat([prefix, self.embed(inputs)], dim=1)
+        x = x + self.position(torch.arange(x.shape[1], device=x.device))
+        causal = nn.Transformer.generate_square_subsequent_mask(x.shape[1], device=x.device)
+        out = self.body(x, mask=causal, is_causal=True)[:, self.slots :]
+        return self.out(self.norm(out))
 
 
 class CharCodec(SentenceCodec):
@@ -110,9 +134,10 @@ class CharCodec(SentenceCodec):
     trains_encoder: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {
         "dim": 256,
-        "embed": 64,
-        "hidden": 384,
-        "layers": 1,
+        "hidden": 256,
+        "layers": 2,
+        "heads": 4,
+        "slots": 8,
         "max_chars": 160,
     }
 
@@ -127,11 +152,13 @@ class CharCodec(SentenceCodec):
         self.dim = int(self.config["dim"])
         self.pad_id = PAD
         self.max_chars = int(self.config["max_chars"])
-        c = self.config
-        self.net = nn.ModuleDict(
-            {"decoder": CharDecoder(self.dim, c["embed"], c["hidden"], c["layers"]), **self.extra()}
-        )
+        self.net = nn.ModuleDict({"decoder": CharDecoder(*self.shape()), **self.extra()})
         self.freeze()
+
+    def shape(self) -> tuple[int, ...]:
+        """(dim, hidden, layers, heads, slots, max_chars): the encoder's and decoder's sizes."""
+        c = self.config
+        return tuple(int(c[k]) for k in ("dim", "hidden", "layers", "heads", "slots", "max_chars"))
 
     def extra(self) -> dict[str, nn.Module]:
         return {}
@@ -168,7 +195,7 @@ class CharCodec(SentenceCodec):
 
     def logits(self, vectors: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         inputs = torch.cat([torch.full_like(targets[:, :1], BOS), targets[:, :-1]], dim=1)
-        return self.net["decoder"](vectors.float(), inputs)[0]
+        return self.net["decoder"](vectors.float(), inputs)
 
     def train_vectors(self, sentences: Sequence[str]) -> torch.Tensor:
         """Vectors as codec training sees them (with gradients where the encoder trains)."""
@@ -183,44 +210,37 @@ class CharCodec(SentenceCodec):
         if beam > 1:
             return [self._beam(v, limit, beam) for v in vectors]
         decoder = self.net["decoder"]
-        token = torch.full((len(vectors), 1), BOS, dtype=torch.long, device=self.device)
-        state, rows = None, []
+        ids = torch.full((len(vectors), 1), BOS, dtype=torch.long, device=self.device)
         done = torch.zeros(len(vectors), dtype=torch.bool, device=self.device)
         for _ in range(limit):
-            logits, state = decoder(vectors, token, state)
-            token = logits[:, -1].argmax(-1, keepdim=True)
-            rows.append(token[:, 0])
-            done |= token[:, 0] == EOS
+            token = decoder(vectors, ids)[:, -1].argmax(-1)
+            ids = torch.cat([ids, token[:, None]], dim=1)
+            done |= token == EOS
             if done.all():
                 break
-        ids = torch.stack(rows, dim=1).tolist()
-        return [text_of(row) for row in ids]
+        return [text_of(row[1:]) for row in ids.tolist()]
 
     def _beam(self, vector: torch.Tensor, limit: int, width: int) -> str:
+        """Beam search, each finished hypothesis scored by its mean log-probability."""
         decoder = self.net["decoder"]
-        beams: list[tuple[float, list[int]]] = [(0.0, [])]
-        state = None
-        token = torch.tensor([[BOS]], device=self.device)
+        beams: list[tuple[float, list[int]]] = [(0.0, [BOS])]
         finished: list[tuple[float, list[int]]] = []
         for _ in range(limit):
-            logits, state = decoder(vector.expand(len(beams), -1), token, state)
-            logp = logits[:, -1].log_softmax(-1)
+            ids = torch.tensor([b for _, b in beams], device=self.device)
+            logp = decoder(vector.expand(len(beams), -1), ids)[:, -1].log_softmax(-1)
             scores = torch.tensor([s for s, _ in beams], device=self.device)[:, None] + logp
-            top = scores.flatten().topk(width)
-            grown, keep = [], []
-            for score, flat in zip(top.values.tolist(), top.indices.tolist()):
+            grown = []
+            for score, flat in zip(*(t.tolist() for t in scores.flatten().topk(width))):
                 row, tok = divmod(flat, VOCAB)
                 if tok == EOS:
-                    finished.append((score / (len(beams[row][1]) + 1), beams[row][1]))
+                    finished.append((score / len(beams[row][1]), beams[row][1]))
                 else:
                     grown.append((score, [*beams[row][1], tok]))
-                    keep.append(row)
             if not grown or len(finished) >= width:
                 break
-            beams, state = grown, state[:, keep]
-            token = torch.tensor([[b[1][-1]] for b in beams], device=self.device)
-        finished += [(s / (len(ids) + 1), ids) for s, ids in beams]
-        return text_of(max(finished, key=lambda f: f[0])[1])
+            beams = grown
+        finished += [(s / len(ids), ids) for s, ids in beams]
+        return text_of(max(finished, key=lambda f: f[0])[1][1:])
 
     def save_weights(self, directory: Path) -> None:
         from safetensors.torch import save_file
@@ -246,8 +266,7 @@ class AutoencoderCodec(CharCodec):
     trains_encoder = True
 
     def extra(self) -> dict[str, nn.Module]:
-        c = self.config
-        return {"encoder": CharEncoder(self.dim, c["embed"], c["hidden"], c["layers"])}
+        return {"encoder": CharEncoder(*self.shape())}
 
     def train_vectors(self, sentences: Sequence[str]) -> torch.Tensor:
         return self.net["encoder"](self.targets(sentences))
@@ -261,9 +280,10 @@ class TinyCodec(AutoencoderCodec):
     kind = "tiny"
     defaults: ClassVar[dict[str, Any]] = {
         "dim": 16,
-        "embed": 16,
         "hidden": 32,
         "layers": 1,
+        "heads": 2,
+        "slots": 2,
         "max_chars": 96,
     }
 

@@ -35,7 +35,7 @@ class CodecTrainConfig(Section):
         "autoencoder", description="tiny, autoencoder or minilm (sonar is not trained here)"
     )
     dim: int | None = Field(None, ge=4, description="vector width (the kind's default)")
-    hidden: int | None = Field(None, ge=8, description="GRU width (the kind's default)")
+    hidden: int | None = Field(None, ge=8, description="transformer width (the kind's default)")
     examples: int = Field(400, ge=1, description="NIAH examples per value type in the corpus")
     lengths: list[int] = Field([512], description="NIAH lengths of the corpus, in characters")
     value_types: list[Literal["words", "numbers", "uuids"]] = Field(
@@ -47,6 +47,9 @@ class CodecTrainConfig(Section):
     batch_size: int = Field(64, ge=1, description="sentences a step")
     learning_rate: float = Field(3e-3, gt=0, description="peak learning rate (cosine decay)")
     noise: float = Field(0.05, ge=0, description="Gaussian noise added to vectors in training")
+    precision: Literal["fp32", "bf16"] = Field(
+        "bf16", description="bf16 autocast (AMX CPUs, GPUs) or fp32"
+    )
     held_out: int = Field(200, ge=0, description="corpus sentences kept out to measure")
     progress: bool = Field(True, description="print a line every 100 steps")
 
@@ -137,15 +140,17 @@ def train_codec(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     start, losses = time.perf_counter(), []
+    bf16 = config.precision == "bf16"
     for step in range(config.steps):
         batch = rng.sample(train, min(config.batch_size, len(train)))
-        if codec.trains_encoder:
-            vectors = codec.train_vectors(batch)
-        else:
-            vectors = torch.stack([frozen[s] for s in batch])
-        if config.noise:
-            vectors = vectors + config.noise * torch.randn_like(vectors) / math.sqrt(codec.dim)
-        loss = codec.loss(vectors, codec.targets(batch))
+        with torch.autocast(codec.device.type, torch.bfloat16, enabled=bf16):
+            if codec.trains_encoder:
+                vectors = codec.train_vectors(batch)
+            else:
+                vectors = torch.stack([frozen[s] for s in batch])
+            if config.noise:
+                vectors = vectors + config.noise * torch.randn_like(vectors) / math.sqrt(codec.dim)
+            loss = codec.loss(vectors, codec.targets(batch))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

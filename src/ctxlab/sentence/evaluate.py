@@ -81,6 +81,30 @@ def predict(
     return out
 
 
+@torch.no_grad()
+def codec_ceiling(
+    codec: SentenceCodec,
+    store: Embeddings,
+    items: Sequence[SentenceExample],
+    task: str,
+    batch_size: int = 64,
+    max_tokens: int = 128,
+) -> dict[str, Any]:
+    """The score a perfect sentence LM would get: each test answer sentence's own vector,
+    decoded and scored as a prediction. The gap below it is the LM's; above it, the codec's."""
+    out: list[str] = []
+    for start in range(0, len(items), batch_size):
+        answers = [i.answer for i in items[start : start + batch_size]]
+        out += codec.decode(store.get(answers).to(codec.device), max_tokens)
+    rows = records(items, out, task)
+    metric = METRIC[task]
+    return {
+        "metric": metric,
+        **summarize(rows, [metric]),
+        "by_value_type": breakdown(rows, ("value_type",), [metric]),
+    }
+
+
 def records(
     items: Sequence[SentenceExample], predictions: Sequence[str], task: str
 ) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ early stopping.
 
 A plain PyTorch loop rather than `transformers.Trainer`: the loss runs the frozen codec's decoder
 on texts that vary per batch, and the model is not a `PreTrainedModel`. bf16 autocasts the
-transformer only; the codec's loss runs in float32 (GRUs have no CPU bf16 autocast).
+transformer and the frozen codec decoder alike; the cross-entropy itself is taken in float32.
 """
 
 from __future__ import annotations
