@@ -139,9 +139,9 @@ class PretrainResults(_Artifact, Scores):
 
 class SentenceResults(_Artifact, Scores):
     """A sentence LM's held-out scores under its codec (`codec` is the codec card, which says
-    whether it is SONAR or a substitute), by value type and depth, with the built-in token
-    model's scores on the same examples and a paired test (`builtin`, None when not run), and
-`ceiling`: the test answer sentences' own vectors decoded and scored (the codec's limit)."""
+        whether it is SONAR or a substitute), by value type and depth, with the built-in token
+        model's scores on the same examples and a paired test (`builtin`, None when not run), and
+    `ceiling`: the test answer sentences' own vectors decoded and scored (the codec's limit)."""
 
     kind: Literal["sentence"] = "sentence"
     task: str
