@@ -76,6 +76,15 @@ def test_a_card_of_another_kind_is_refused_naming_both(tiny, tmp_path):
         load_codec(tmp_path)
 
 
+def test_a_gru_codec_of_an_earlier_ctxlab_is_refused_with_the_fix(tiny, tmp_path):
+    tiny.save(tmp_path / "codec")
+    card = json.loads((tmp_path / "codec" / CARD).read_text())
+    card["settings"] = {"dim": 16, "embed": 64, "hidden": 384, "layers": 1, "max_chars": 96}
+    (tmp_path / "codec" / CARD).write_text(json.dumps(card))
+    with pytest.raises(CtxlabError, match="character-GRU codec.*ctxlab codec train"):
+        load_codec(tmp_path / "codec", "tiny")
+
+
 def test_empty_sentence_list_and_dimension_mismatch_are_one_line(tiny):
     with pytest.raises(CtxlabError, match="the list is empty"):
         tiny.encode([])

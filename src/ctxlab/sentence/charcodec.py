@@ -80,8 +80,9 @@ def block(width: int, heads: int, layers: int) -> nn.TransformerEncoder:
 
 
 class CharEncoder(nn.Module):
-    """Characters (last first) -> a unit vector: a small transformer read out by `slots`
-    learned queries."""
+    """Characters (last first) -> a unit vector: a small transformer, read out as its states at
+    the first `slots` positions (the sentence's last characters, where a value is) and their
+    mean, projected. Learned-query pooling trained slower in probes here."""
 
     def __init__(self, dim: int, hidden: int, layers: int, heads: int, slots: int, max_chars: int):
         super().__init__()
@@ -252,7 +253,13 @@ class CharCodec(SentenceCodec):
     def from_card(cls, directory: Path, card: dict[str, Any]) -> CharCodec:
         from safetensors.torch import load_file
 
-        codec = cls(**card.get("settings", {}))
+        settings = card.get("settings", {})
+        if "embed" in settings:  # the GRU codec's setting: its weights do not fit these layers
+            raise CtxlabError(
+                f"{directory} holds a character-GRU codec of an earlier ctxlab: retrain it "
+                "(ctxlab codec train)"
+            )
+        codec = cls(**settings)
         path = directory / WEIGHTS
         if not path.is_file():
             raise CtxlabError(f"{directory} has a codec card but no {WEIGHTS}: retrain the codec")
