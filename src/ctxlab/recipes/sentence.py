@@ -156,8 +156,12 @@ def make_data(config: SentenceConfig, task: Task) -> dict[str, list[Example]]:
         pool += draw(task, d.num_samples, d.train_seed, t, k, sizing)
         test += draw(task, d.test_samples, d.test_seed, t, k, sizing)
     if task.name == "qa":  # both seeds draw from one records file: no test question in train
-        asked = {e.input.rsplit("\n", 1)[-1] for e in test}
-        pool = [e for e in pool if e.input.rsplit("\n", 1)[-1] not in asked]
+
+        def question(example: Example) -> str:  # the prompt's last line
+            return example.input.rsplit("\n", 1)[-1]
+
+        asked = {question(e) for e in test}
+        pool = [e for e in pool if question(e) not in asked]
     val_every = max(2, round(1 / d.validation_split))
     train = [e for i, e in enumerate(pool) if i % val_every]
     val = [e for i, e in enumerate(pool) if not i % val_every]

@@ -65,10 +65,10 @@ def render(a: dict[str, Any]) -> str:
         )
     ceiling = a.get("ceiling")
     if ceiling:
+        overall = {metric: ceiling["metrics"][metric], "intervals": ceiling["intervals"]}
         out.append(
             f"- Codec ceiling (each test answer sentence's own vector, decoded and scored): "
-            f"{metric} {_cell({**ceiling['metrics'], **ceiling}, metric)}, what a perfect "
-            "sentence LM would score."
+            f"{metric} {_cell(overall, metric)}, what a perfect sentence LM would score."
         )
     builtin = a.get("builtin")
     if builtin:
